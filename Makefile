@@ -1,0 +1,65 @@
+# Two commands do all the set-up on a fresh machine:
+#   make book   build the website, executing every notebook in the `book` profile -> _build/html
+#   make test   unit tests + every notebook executed by nbval in the `smoke` profile
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# This machine's pip serves torch 2.14.1 / torchvision 0.29.1 from local disk (the CPU 2.13 wheel breaks
+# torchvision). Elsewhere override: `make book TORCH_SPEC=` lets pip choose.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+
+export GENVIZ_DATA ?= $(CURDIR)/.data
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export MPLBACKEND := Agg
+export PYTHONUNBUFFERED := 1
+
+.PHONY: book test setup data sysdeps lint strip clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH_SPEC)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[book,test]'
+	touch $@
+
+# Debian's copy of Fashion-MNIST works offline; installed when we are root and it is missing.
+sysdeps:
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null 2>&1; apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1; } || \
+	  echo "note: could not install dataset-fashion-mnist; torchvision will try to download the data"; fi
+
+data: $(STAMP) sysdeps
+	$(BIN)/python -m genviz_utils.data fashion-mnist
+
+# Results of the notebooks (for the status page and _build/metrics.json) are written here.
+book: export GENVIZ_PROFILE ?= book
+book: export GENVIZ_RESULTS := $(CURDIR)/_build/results
+book: data
+	@mkdir -p _build
+	@# the execution cache does not know the profile: start afresh when it changes
+	@if [ "$$(cat _build/.profile 2>/dev/null)" != "$(GENVIZ_PROFILE)" ]; then rm -rf _build/.jupyter_cache _build/jupyter_execute _build/html; fi
+	@echo "$(GENVIZ_PROFILE)" > _build/.profile
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "Website: $(CURDIR)/_build/html/index.html"
+
+# Checkpoints and results of the test run go to a fresh folder, so every notebook really trains.
+test: export GENVIZ_PROFILE := smoke
+test: data
+	$(BIN)/ruff check genviz_utils tests
+	rm -rf .cache/test && mkdir -p .cache/test
+	GENVIZ_CACHE=$(CURDIR)/.cache/test $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
+	  --durations=12 -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check genviz_utils tests
+
+# Remove outputs from every notebook before committing.
+strip: $(STAMP)
+	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
+
+clean:
+	rm -rf _build .cache

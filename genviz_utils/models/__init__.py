@@ -1,0 +1,1 @@
+"""Reference models that later chapters (and the scoreboard) import. One file per chapter."""

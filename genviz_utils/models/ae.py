@@ -1,0 +1,69 @@
+"""The convolutional autoencoder of chapter 1 (reference version, imported by later chapters)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _check_images(x: torch.Tensor) -> None:
+    if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+        raise ValueError(
+            f"expected images of shape (B, 1, 28, 28), got {tuple(x.shape)}. "
+            "Add the channel axis with x.unsqueeze(1) or reshape a flat batch with x.view(-1, 1, 28, 28)."
+        )
+
+
+class ConvEncoder(nn.Module):
+    """(B, 1, 28, 28) -> (B, out_dim). Two stride-2 convolutions (28 -> 14 -> 7), then a linear layer."""
+
+    def __init__(self, out_dim: int, width: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, width, 4, stride=2, padding=1), nn.SiLU(),              # 14x14
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.SiLU(),      # 7x7
+            nn.Flatten(),
+            nn.Linear(2 * width * 7 * 7, out_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_images(x)
+        return self.net(x)
+
+
+class ConvDecoder(nn.Module):
+    """(B, in_dim) -> (B, 1, 28, 28) logits. Mirror of :class:`ConvEncoder` with transposed convolutions."""
+
+    def __init__(self, in_dim: int, width: int = 32):
+        super().__init__()
+        self.width = width
+        self.fc = nn.Sequential(nn.Linear(in_dim, 2 * width * 7 * 7), nn.SiLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.SiLU(),  # 14x14
+            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),                     # 28x28
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.ndim != 2:
+            raise ValueError(f"expected latent codes of shape (B, latent_dim), got {tuple(z.shape)}.")
+        return self.net(self.fc(z).view(-1, 2 * self.width, 7, 7))
+
+
+class ConvAutoencoder(nn.Module):
+    """Encoder g_phi: (B, 1, 28, 28) -> (B, latent_dim); decoder f_theta: back to (B, 1, 28, 28) in [0, 1]."""
+
+    def __init__(self, latent_dim: int = 2, width: int = 32):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.encoder = ConvEncoder(latent_dim, width)
+        self.decoder_logits = ConvDecoder(latent_dim, width)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        # a sigmoid keeps pixels in [0, 1], the range of the data
+        return torch.sigmoid(self.decoder_logits(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))

@@ -1,0 +1,155 @@
+"""The one training loop of the course.
+
+Every chapter writes a ``step(batch) -> dict of losses`` function that does its own forward,
+backward and optimizer update; :func:`train` runs it with a progress bar, stops with a clear message
+when a loss turns NaN/inf, writes checkpoints atomically and resumes exactly where it stopped.
+
+Exact resume: batches depend only on ``(seed, step)`` (see :func:`genviz_utils.data.batch_indices`)
+and the checkpoint stores the torch RNG state, so ``train(steps=200)`` gives the same weights as
+``train(steps=100)`` followed by ``train(steps=200)`` on the same checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint, load_state, save_checkpoint
+from .data import batch_indices
+
+Stateful = torch.nn.Module | torch.optim.Optimizer
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite."""
+
+
+@dataclass
+class History:
+    """Logged losses. ``steps[i]`` is the step at which each ``values[k][i]`` was measured."""
+
+    steps: list[int] = field(default_factory=list)
+    values: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def log(self, step: int, losses: Mapping[str, float]) -> None:
+        self.steps.append(step)
+        for k, v in losses.items():
+            self.values.setdefault(k, []).append(float(v))
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.values[key]
+
+    def last(self, key: str, n: int = 1) -> float:
+        """Mean of the last ``n`` logged values of ``key``."""
+        vals = self.values[key][-n:]
+        return sum(vals) / len(vals)
+
+    def state_dict(self) -> dict:
+        return {"steps": self.steps, "values": self.values, "seconds": self.seconds}
+
+    @classmethod
+    def from_state(cls, d: dict) -> History:
+        return cls(list(d["steps"]), {k: list(v) for k, v in d["values"].items()}, float(d["seconds"]))
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_floats(losses: Mapping[str, float | torch.Tensor]) -> dict[str, float]:
+    return {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in losses.items()}
+
+
+def train(
+    step_fn: Callable[[tuple[torch.Tensor, ...]], Mapping[str, float | torch.Tensor]],
+    data: torch.Tensor | tuple[torch.Tensor, ...],
+    *,
+    steps: int,
+    batch_size: int,
+    state: Mapping[str, Stateful],
+    seed: int = 0,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 500,
+    resume: bool = True,
+    log_every: int = 10,
+    desc: str = "training",
+    progress: bool = True,
+) -> History:
+    """Run ``step_fn`` on ``steps`` minibatches and return the loss history.
+
+    Args:
+        step_fn: called as ``step_fn(batch)`` where ``batch`` is a tuple of slices of ``data``
+            (e.g. ``(x,)`` with x of shape (B, 1, 28, 28)); does forward, backward, update and returns
+            floats or 0-d tensors by name (e.g. ``{"loss": ..., "kl": ...}``).
+        data: one tensor or a tuple of tensors with the same first dimension, already on the device.
+        steps: total number of optimisation steps (a resumed run continues up to this number).
+        state: the modules and optimizers to checkpoint, by name.
+        checkpoint: file to write every ``checkpoint_every`` steps and at the end; resumed from if it exists.
+    """
+    tensors = data if isinstance(data, tuple) else (data,)
+    n = tensors[0].shape[0]
+    if any(t.shape[0] != n for t in tensors):
+        raise ValueError(f"all data tensors need the same first dimension, got {[tuple(t.shape) for t in tensors]}.")
+    history, start = History(), 0
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and resume and ckpt.exists():
+        saved = load_checkpoint(ckpt)
+        for name, obj in state.items():
+            if name not in saved.get("state", {}):
+                raise RuntimeError(f"{ckpt} has no entry {name!r}; delete it to train from scratch.")
+            if isinstance(obj, torch.nn.Module):
+                load_state(obj, saved["state"][name], ckpt)
+            else:
+                obj.load_state_dict(saved["state"][name])
+        _set_rng_state(saved["rng"])
+        history, start = History.from_state(saved["history"]), int(saved["step"])
+
+    def save(step: int) -> None:
+        if ckpt is not None:
+            save_checkpoint(ckpt, {
+                "state": {k: v.state_dict() for k, v in state.items()},
+                "rng": _rng_state(), "history": history.state_dict(), "step": step, "seed": seed,
+            })
+
+    t0 = time.perf_counter() - history.seconds
+    bar = tqdm(range(start, steps), desc=desc, initial=start, total=steps, disable=not progress, leave=True)
+    step = start
+    for step in bar:
+        idx = batch_indices(n, batch_size, step, seed, tensors[0].device)
+        losses = _as_floats(step_fn(tuple(t[idx] for t in tensors)))
+        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+        if bad:
+            bar.close()
+            where = f" The last good checkpoint is {ckpt}." if ckpt is not None and ckpt.exists() else ""
+            name, value = next(iter(bad.items()))
+            raise NonFiniteLossError(
+                f"Loss {name!r} became {value} at step {step}. Lower the learning rate, check the inputs are "
+                f"in the expected range, or clip gradients.{where}"
+            ) from None
+        if step % log_every == 0 or step == steps - 1:
+            history.log(step, losses)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in list(losses.items())[:4]}, refresh=False)
+        if ckpt is not None and (step + 1) % checkpoint_every == 0:
+            history.seconds = time.perf_counter() - t0
+            save(step + 1)
+    bar.close()
+    history.seconds = time.perf_counter() - t0
+    if start < steps:
+        save(steps)
+    return history
