@@ -43,6 +43,10 @@ book: data
 	@# the execution cache does not know the profile: start afresh when it changes
 	@if [ "$$(cat _build/.profile 2>/dev/null)" != "$(GENVIZ_PROFILE)" ]; then rm -rf _build/.jupyter_cache _build/jupyter_execute _build/html; fi
 	@echo "$(GENVIZ_PROFILE)" > _build/.profile
+	@# pass 1 executes the notebooks (they write _build/results); pass 2 re-renders the status page from them
+	$(BIN)/python -m genviz_utils.report --results _build/results --json _build/metrics.json --markdown book/_generated/metrics.md
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/python -m genviz_utils.report --results _build/results --json _build/metrics.json --markdown book/_generated/metrics.md
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Website: $(CURDIR)/_build/html/index.html"
 

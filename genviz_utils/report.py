@@ -1,0 +1,73 @@
+"""Gather what the notebooks recorded (``genviz_utils.results``) into ``_build/metrics.json`` and a Markdown
+table for the book's status page. Run by ``make book`` after the notebooks have executed::
+
+    python -m genviz_utils.report --results _build/results --json _build/metrics.json --markdown book/_generated/metrics.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+MODELS = ("ae", "vae", "vqvae", "gan", "vqgan")
+_KEYS_FIRST = ("fid", "train_seconds", "recon_mse")
+
+
+def collect(results: Path) -> dict[str, Any]:
+    """``{"profile", "device", "models": {name: metrics}}`` from ``<results>/<name>.json`` files."""
+    models: dict[str, dict[str, Any]] = {}
+    profiles, devices = set(), set()
+    for path in sorted(results.glob("*.json")):
+        data = json.loads(path.read_text())
+        profiles.add(data.get("profile"))
+        devices.add(data.get("device"))
+        models[path.stem] = {k: v for k, v in data.items() if k not in ("profile", "device")}
+    ordered = {m: models.pop(m) for m in MODELS if m in models} | models
+    return {
+        "profile": ", ".join(sorted(p for p in profiles if p)) or None,
+        "device": ", ".join(sorted(d for d in devices if d)) or None,
+        "models": ordered,
+    }
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
+    return str(v)
+
+
+def to_markdown(metrics: dict[str, Any]) -> str:
+    """One table per model: metric name and value."""
+    if not metrics["models"]:
+        return "No chapter has recorded results yet: run `make book`.\n"
+    lines = [f"Profile: **{metrics['profile']}**; device: **{metrics['device']}**.", ""]
+    for name, values in metrics["models"].items():
+        keys = [k for k in _KEYS_FIRST if k in values] + sorted(k for k in values if k not in _KEYS_FIRST)
+        lines += [f"### `{name}`", "", "| metric | value |", "|---|---|"]
+        lines += [f"| `{k}` | {_fmt(values[k])} |" for k in keys]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", type=Path, required=True)
+    ap.add_argument("--json", type=Path, required=True)
+    ap.add_argument("--markdown", type=Path, required=True)
+    args = ap.parse_args(argv)
+    metrics = collect(args.results) if args.results.is_dir() else {"profile": None, "device": None, "models": {}}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(metrics, indent=2))
+    args.markdown.parent.mkdir(parents=True, exist_ok=True)
+    text = to_markdown(metrics)
+    if not args.markdown.exists() or args.markdown.read_text() != text:  # unchanged file: no Sphinx rebuild
+        args.markdown.write_text(text)
+    print(f"wrote {args.json} ({len(metrics['models'])} chapters) and {args.markdown}")
+
+
+if __name__ == "__main__":
+    main()
