@@ -1,7 +1,8 @@
 """Gather what the notebooks recorded (``genviz_utils.results``) into ``_build/metrics.json`` and a Markdown
 table for the book's status page. Run by ``make book`` after the notebooks have executed::
 
-    python -m genviz_utils.report --results _build/results --json _build/metrics.json --markdown book/_generated/metrics.md
+    python -m genviz_utils.report --results _build/results --json _build/metrics.json \
+        --markdown book/_generated/metrics.md
 """
 
 from __future__ import annotations
