@@ -1,0 +1,370 @@
+"""Vector quantisation (VQ-VAE, van den Oord et al. 2017): quantizer, codebook statistics, model, token prior.
+
+Read top to bottom:
+
+1. :func:`nearest_codes`, :func:`straight_through`, :func:`vq_losses` -- the three ideas of the chapter.
+2. :func:`codebook_usage`, :func:`perplexity` -- codebook health.
+3. :class:`VectorQuantizer` -- the layer: nearest neighbour + straight-through + losses, with optional EMA
+   codebook updates, data initialisation and dead-code restart.
+4. :class:`VQVAE` -- conv encoder to a 7x7 grid of D-dim vectors, quantizer, conv decoder.
+5. :class:`TokenPrior` -- a tiny causal transformer over the token grid (train with :meth:`TokenPrior.nll`,
+   generate with :meth:`TokenPrior.sample`).
+6. :func:`save_config` / :func:`load_model` -- checkpoints that carry their constructor arguments.
+
+Shapes: images (B, 1, 28, 28); encoder output z_e (B, D, H, W); token map (B, H, W) of int64 in [0, K).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checkpoint import load_checkpoint, load_state, save_checkpoint
+
+# ----------------------------------------------------------------------------------------------------------
+# 1. The three ideas
+
+
+def nearest_codes(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest codebook row for every row of ``z``.
+
+    z: (N, D); codebook: (K, D) -> (N,) int64. Uses ||z - e||^2 = ||z||^2 - 2 z.e + ||e||^2, so memory is
+    O(N K) rather than the O(N K D) of broadcasting the differences.
+    """
+    if z.ndim != 2 or codebook.ndim != 2 or z.shape[1] != codebook.shape[1]:
+        raise ValueError(f"expected z (N, D) and codebook (K, D) with the same D, got {tuple(z.shape)} and "
+                         f"{tuple(codebook.shape)}. Flatten a (B, D, H, W) map with "
+                         "z.permute(0, 2, 3, 1).reshape(-1, D).")
+    d2 = z.pow(2).sum(1, keepdim=True) - 2 * z @ codebook.t() + codebook.pow(2).sum(1)
+    return d2.argmin(1)
+
+
+def straight_through(z_e: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
+    """z_e + sg(z_q - z_e): the value of z_q (up to one rounding) with the identity's gradient in z_e."""
+    return z_e + (z_q - z_e).detach()
+
+
+def vq_losses(z_e: torch.Tensor, z_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codebook, commitment) = (||sg(z_e) - z_q||^2, ||z_e - sg(z_q)||^2), each a mean over all elements.
+
+    The codebook term moves the codes (gradient only to z_q); the commitment term, to be weighted by beta,
+    pulls the encoder towards its codes (gradient only to z_e).
+    """
+    return F.mse_loss(z_q, z_e.detach()), F.mse_loss(z_e, z_q.detach())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 2. Codebook health
+
+
+def code_histogram(indices: torch.Tensor, num_codes: int) -> torch.Tensor:
+    """Counts of each code in ``indices`` (any shape, int64 in [0, num_codes)) -> (num_codes,) float."""
+    return torch.bincount(indices.reshape(-1), minlength=num_codes).float()
+
+
+def codebook_usage(indices: torch.Tensor, num_codes: int) -> float:
+    """Fraction of the ``num_codes`` codes that occur at least once in ``indices`` (in [0, 1])."""
+    return float((code_histogram(indices, num_codes) > 0).float().mean())
+
+
+def perplexity(indices: torch.Tensor, num_codes: int) -> float:
+    """exp(entropy) of the empirical code distribution in ``indices``: the 'effective number of codes'.
+
+    1 when a single code is used, ``num_codes`` when all are used equally often. It is a plug-in estimate:
+    it can never exceed the number of tokens in ``indices``, so it grows with the batch it is measured on.
+    """
+    p = code_histogram(indices, num_codes)
+    p = p / p.sum()
+    return float(torch.exp(-(p * torch.log(p.clamp_min(1e-30))).sum()))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 3. The quantizer layer
+
+
+class VectorQuantizer(nn.Module):
+    """Nearest-neighbour quantisation of a (B, D, H, W) map onto a (K, D) codebook.
+
+    forward(z_e) -> (z_q, indices, stats):
+        z_q: (B, D, H, W), the codes, with the straight-through gradient to z_e;
+        indices: (B, H, W) int64;
+        stats: ``loss`` (= codebook + beta * commitment, or beta * commitment alone with EMA), ``codebook``,
+        ``commitment``, ``usage`` and ``perplexity`` of this batch (0-d tensors, detached but ``loss``).
+
+    Options (paper defaults: beta=0.25, gradient-trained codebook):
+        ema: update the codes as exponential moving averages of the encoder outputs assigned to them (online
+            k-means, appendix of the paper) instead of by the codebook loss.
+        init: ``"normal"`` (N(0, 1), what nn.Embedding does), ``"uniform"`` (U(-1/K, 1/K)), or ``"data"``
+            (K random encoder outputs of the first training batch).
+        restart_dead: in training, a code whose moving-average count per batch falls below ``dead_threshold``
+            is moved onto a random encoder output of the current batch.
+    """
+
+    def __init__(self, num_codes: int, dim: int, beta: float = 0.25, *, ema: bool = False,
+                 decay: float = 0.99, init: str = "normal", restart_dead: bool = False,
+                 dead_threshold: float = 1.0, eps: float = 1e-5):
+        super().__init__()
+        if init not in ("normal", "uniform", "data"):
+            raise ValueError(f"init must be 'normal', 'uniform' or 'data', got {init!r}.")
+        self.num_codes, self.dim, self.beta = num_codes, dim, beta
+        self.ema, self.decay, self.eps = ema, decay, eps
+        self.init, self.restart_dead, self.dead_threshold = init, restart_dead, dead_threshold
+        weight = torch.randn(num_codes, dim) if init != "uniform" else torch.empty(num_codes, dim).uniform_(
+            -1 / num_codes, 1 / num_codes)
+        if ema:  # updated by hand, not by the optimizer
+            self.register_buffer("codebook", weight)
+            self.register_buffer("embed_sum", weight.clone())
+        else:
+            self.codebook = nn.Parameter(weight)
+        # moving average of how often each code is picked per batch (for EMA, restarts and health stats)
+        self.register_buffer("cluster_size", torch.ones(num_codes) if ema else torch.zeros(num_codes))
+        self.register_buffer("initialised", torch.tensor(init != "data"))
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Token map (B, H, W) -> code vectors (B, D, H, W)."""
+        return self.codebook[indices].permute(0, 3, 1, 2).contiguous()
+
+    def forward(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        if z_e.ndim != 4 or z_e.shape[1] != self.dim:
+            raise ValueError(f"expected z_e of shape (B, {self.dim}, H, W), got {tuple(z_e.shape)}.")
+        b, d, h, w = z_e.shape
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)                      # (N, D), N = B*H*W
+        if self.training and not bool(self.initialised):
+            self._data_init(flat.detach())
+        idx = nearest_codes(flat.detach(), self.codebook.detach())
+        z_q = self.codebook[idx]                                            # (N, D)
+        codebook_loss, commitment = vq_losses(flat, z_q)
+        loss = self.beta * commitment + (0.0 if self.ema else codebook_loss)
+        if self.training:
+            self._update(flat.detach(), idx)
+        z_q = straight_through(flat, z_q).view(b, h, w, d).permute(0, 3, 1, 2)
+        idx = idx.view(b, h, w)
+        stats = {"loss": loss, "codebook": codebook_loss.detach(), "commitment": commitment.detach(),
+                 "usage": torch.tensor(codebook_usage(idx, self.num_codes)),
+                 "perplexity": torch.tensor(perplexity(idx, self.num_codes))}
+        return z_q, idx, stats
+
+    @torch.no_grad()
+    def _data_init(self, flat: torch.Tensor) -> None:
+        self.codebook.data.copy_(flat[_pick(flat.shape[0], self.num_codes, flat.device)])
+        if self.ema:
+            self.embed_sum.copy_(self.codebook * self.cluster_size[:, None])
+        self.initialised.fill_(True)
+
+    @torch.no_grad()
+    def _update(self, flat: torch.Tensor, idx: torch.Tensor) -> None:
+        """Moving-average counts; EMA codebook step; dead-code restart."""
+        onehot = F.one_hot(idx, self.num_codes).type(flat.dtype)           # (N, K)
+        counts = onehot.sum(0)
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        if self.ema:
+            self.embed_sum.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
+            n = self.cluster_size.sum()   # Laplace smoothing keeps rarely used codes away from 0/0
+            size = (self.cluster_size + self.eps) / (n + self.num_codes * self.eps) * n
+            self.codebook.copy_(self.embed_sum / size[:, None])
+        if self.restart_dead:
+            dead = self.cluster_size < self.dead_threshold
+            n_dead = int(dead.sum())
+            if n_dead:
+                pick = _pick(flat.shape[0], n_dead, flat.device)
+                self.codebook.data[dead] = flat[pick]
+                self.cluster_size[dead] = 2 * self.dead_threshold   # a grace period before the next restart
+                if self.ema:
+                    self.embed_sum[dead] = flat[pick] * self.cluster_size[dead, None]
+
+
+def _pick(n: int, k: int, device: torch.device) -> torch.Tensor:
+    """k random row indices out of n, without repeats when n >= k."""
+    if n >= k:
+        return torch.randperm(n, device=device)[:k]
+    return torch.randint(0, n, (k,), device=device)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 4. The VQ-VAE
+
+
+class ResBlock(nn.Module):
+    """x + conv3x3(silu(conv3x3(silu(x)))), shape-preserving (B, C, H, W)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),
+                                 nn.SiLU(), nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
+class VQVAE(nn.Module):
+    """Encoder (B, 1, 28, 28) -> z_e (B, D, 7, 7); quantizer (K codes); decoder to (B, 1, 28, 28) in [0, 1].
+
+    forward(x) -> (x_hat, indices (B, 7, 7), stats of the quantizer). The image is described by 49 tokens,
+    i.e. 49 * log2(K) bits.
+    """
+
+    def __init__(self, num_codes: int = 64, code_dim: int = 16, width: int = 32, beta: float = 0.25, *,
+                 ema: bool = True, decay: float = 0.99, init: str = "data", restart_dead: bool = True):
+        super().__init__()
+        self.config = dict(num_codes=num_codes, code_dim=code_dim, width=width, beta=beta, ema=ema,
+                           decay=decay, init=init, restart_dead=restart_dead)
+        w = width
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, w, 4, stride=2, padding=1), nn.SiLU(),             # 14x14
+            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1),                    # 7x7
+            ResBlock(2 * w), nn.SiLU(),
+            nn.Conv2d(2 * w, code_dim, 1),
+        )
+        self.quantizer = VectorQuantizer(num_codes, code_dim, beta, ema=ema, decay=decay, init=init,
+                                         restart_dead=restart_dead)
+        self.decoder_logits = nn.Sequential(
+            nn.Conv2d(code_dim, 2 * w, 3, padding=1),
+            ResBlock(2 * w), nn.SiLU(),
+            nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1), nn.SiLU(),  # 14x14
+            nn.ConvTranspose2d(w, 1, 4, stride=2, padding=1),                 # 28x28
+        )
+
+    @property
+    def num_codes(self) -> int:
+        return self.quantizer.num_codes
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 28, 28) -> z_e (B, D, 7, 7)."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"expected images of shape (B, 1, 28, 28), got {tuple(x.shape)}.")
+        return self.encoder(x)
+
+    def decode(self, z_q: torch.Tensor) -> torch.Tensor:
+        """(B, D, 7, 7) -> images (B, 1, 28, 28) in [0, 1]."""
+        return torch.sigmoid(self.decoder_logits(z_q))
+
+    def tokenize(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, 1, 28, 28) -> token map (B, 7, 7), without touching the codebook statistics."""
+        z_e = self.encode(x)
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
+        return nearest_codes(flat, self.quantizer.codebook).view(z_e.shape[0], *z_e.shape[2:])
+
+    def decode_tokens(self, indices: torch.Tensor) -> torch.Tensor:
+        """Token map (B, H, W) -> images (B, 1, 4H, 4W)."""
+        return self.decode(self.quantizer.lookup(indices))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        z_q, indices, stats = self.quantizer(self.encode(x))
+        return self.decode(z_q), indices, stats
+
+
+@torch.no_grad()
+def tokenize_all(model: VQVAE, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Token maps of a whole split: (N, 1, 28, 28) -> (N, 7, 7) int64, in eval mode and batches."""
+    was = model.training
+    model.eval()
+    out = torch.cat([model.tokenize(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+    model.train(was)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 5. A tiny autoregressive prior over the token grid
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with causal self-attention. (B, T, C) -> (B, T, C)."""
+
+    def __init__(self, n_embd: int, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.ln1, self.ln2 = nn.LayerNorm(n_embd), nn.LayerNorm(n_embd)
+        self.qkv, self.proj = nn.Linear(n_embd, 3 * n_embd), nn.Linear(n_embd, n_embd)
+        self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.GELU(), nn.Linear(4 * n_embd, n_embd))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.n_head, c // self.n_head).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)       # (B, nh, T, hs)
+        x = x + self.proj(y.transpose(1, 2).reshape(b, t, c))
+        return x + self.mlp(self.ln2(x))
+
+
+class TokenPrior(nn.Module):
+    """p(z) = prod_t p(z_t | z_<t) over a (H, W) token grid read in raster order, by a tiny GPT.
+
+    forward(tokens (B, H, W)) -> logits (B, H*W, K): position t predicts token t from the tokens before it
+    (a start token stands in front of the sequence, so token 0 is predicted from nothing).
+    """
+
+    def __init__(self, num_codes: int, grid: tuple[int, int] = (7, 7), n_layer: int = 2, n_embd: int = 64,
+                 n_head: int = 4):
+        super().__init__()
+        self.config = dict(num_codes=num_codes, grid=tuple(grid), n_layer=n_layer, n_embd=n_embd,
+                           n_head=n_head)
+        self.num_codes, self.grid = num_codes, tuple(grid)
+        self.seq_len = grid[0] * grid[1]
+        self.tok = nn.Embedding(num_codes + 1, n_embd)                     # the last id is the start token
+        self.pos = nn.Parameter(torch.zeros(1, self.seq_len, n_embd))
+        self.blocks = nn.Sequential(*[Block(n_embd, n_head) for _ in range(n_layer)])
+        self.ln, self.head = nn.LayerNorm(n_embd), nn.Linear(n_embd, num_codes)
+        nn.init.normal_(self.pos, std=0.02)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        seq = tokens.reshape(tokens.shape[0], -1)
+        if seq.shape[1] != self.seq_len:
+            raise ValueError(f"expected token maps of {self.seq_len} tokens {self.grid}, "
+                             f"got {tuple(tokens.shape)}.")
+        start = torch.full_like(seq[:, :1], self.num_codes)
+        x = self.tok(torch.cat([start, seq[:, :-1]], 1)) + self.pos       # shifted right by one
+        return self.head(self.ln(self.blocks(x)))
+
+    def nll(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood per token, in nats (divide by ln 2 for bits). tokens: (B, H, W)."""
+        logits = self.forward(tokens)
+        return F.cross_entropy(logits.reshape(-1, self.num_codes), tokens.reshape(-1))
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` token maps (n, H, W), one token at a time."""
+        device = self.pos.device
+        seq = torch.zeros(n, self.seq_len, dtype=torch.long, device=device)
+        for t in range(self.seq_len):
+            logits = self.forward(seq)[:, t] / temperature                 # later positions do not matter yet
+            probs = torch.softmax(logits.float(), -1)
+            seq[:, t] = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(device)
+        return seq.view(n, *self.grid)
+
+
+@torch.no_grad()
+def bits_per_token(prior: TokenPrior, tokens: torch.Tensor, batch_size: int = 1000) -> float:
+    """Average NLL of a set of token maps (N, H, W) under ``prior``, in bits per token."""
+    was = prior.training
+    prior.eval()
+    total = sum(float(prior.nll(tokens[i:i + batch_size])) * len(tokens[i:i + batch_size])
+                for i in range(0, len(tokens), batch_size))
+    prior.train(was)
+    return total / len(tokens) / math.log(2)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 6. Checkpoints that know how to rebuild their model
+
+_MODELS = {"VQVAE": VQVAE, "TokenPrior": TokenPrior}
+
+
+def save_config(path: str | Path, model: VQVAE | TokenPrior) -> None:
+    """Add the model's class and constructor arguments to the checkpoint that ``train`` wrote at ``path``."""
+    ckpt = load_checkpoint(path)
+    ckpt["model_class"], ckpt["config"] = type(model).__name__, dict(model.config)
+    save_checkpoint(path, ckpt)
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> VQVAE | TokenPrior:
+    """Rebuild the model saved at ``path`` (by ``train``, state name ``"model"``, + :func:`save_config`)."""
+    ckpt = load_checkpoint(path, map_location=device)
+    if "config" not in ckpt or ckpt.get("model_class") not in _MODELS:
+        raise ValueError(f"{path} has no model config; run the VQ-VAE chapter (it calls save_config) first.")
+    model = _MODELS[ckpt["model_class"]](**ckpt["config"]).to(device)
+    load_state(model, ckpt["state"]["model"], path)
+    return model.eval()

@@ -1,0 +1,279 @@
+"""Unit tests of the VQ-VAE reference pieces (genviz_utils.models.vq), its widgets and exercise checkers."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+from genviz_utils.exercises import ExerciseFailed  # noqa: E402
+from genviz_utils.exercises import vqvae as ex  # noqa: E402
+from genviz_utils.models.vq import (  # noqa: E402
+    VQVAE,
+    TokenPrior,
+    VectorQuantizer,
+    bits_per_token,
+    codebook_usage,
+    load_model,
+    nearest_codes,
+    perplexity,
+    save_config,
+    straight_through,
+    tokenize_all,
+    vq_losses,
+)
+from genviz_utils.training import train  # noqa: E402
+
+
+def test_nearest_codes_matches_brute_force():
+    g = torch.Generator().manual_seed(0)
+    z, e = torch.randn(200, 5, generator=g), torch.randn(17, 5, generator=g)
+    brute = ((z[:, None, :] - e[None]) ** 2).sum(-1).argmin(1)
+    assert torch.equal(nearest_codes(z, e), brute)
+    with pytest.raises(ValueError, match="permute"):
+        nearest_codes(torch.randn(2, 5, 3, 3), e)
+
+
+def test_straight_through_value_and_gradient():
+    z_e = torch.randn(4, 3, requires_grad=True)
+    z_q = torch.randn(4, 3, requires_grad=True)
+    out = straight_through(z_e, z_q)
+    assert torch.allclose(out, z_q, atol=1e-6)
+    g = torch.randn(4, 3)
+    out.backward(g)
+    assert torch.equal(z_e.grad, g) and z_q.grad is None
+
+
+def test_vq_losses_send_gradient_to_the_right_side():
+    z_e = torch.randn(8, 4, requires_grad=True)
+    z_q = torch.randn(8, 4, requires_grad=True)
+    codebook, commitment = vq_losses(z_e, z_q)
+    assert torch.allclose(codebook, commitment)          # same value, different gradients
+    codebook.backward()
+    assert z_e.grad is None and z_q.grad is not None
+    z_q.grad = None
+    commitment.backward()
+    assert z_q.grad is None and z_e.grad is not None
+
+
+def test_usage_and_perplexity():
+    one = torch.full((10, 7, 7), 2)
+    assert codebook_usage(one, 8) == pytest.approx(1 / 8) and perplexity(one, 8) == pytest.approx(1.0)
+    uniform = torch.arange(8).repeat(5)
+    assert codebook_usage(uniform, 8) == 1.0 and perplexity(uniform, 8) == pytest.approx(8.0, rel=1e-5)
+    # plug-in perplexity cannot exceed the number of tokens it sees
+    many = torch.randint(0, 512, (4096,), generator=torch.Generator().manual_seed(0))
+    assert perplexity(many[:10], 512) <= 10 < perplexity(many, 512)
+
+
+def test_gradient_quantizer_trains_codebook_and_reports_stats():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(6, 3, beta=0.25)
+    z_e = torch.randn(2, 3, 4, 4, requires_grad=True)
+    z_q, idx, stats = vq(z_e)
+    assert z_q.shape == z_e.shape and idx.shape == (2, 4, 4) and idx.dtype == torch.int64
+    assert torch.allclose(z_q, vq.codebook[idx].permute(0, 3, 1, 2), atol=1e-6)
+    expected = stats["codebook"] + 0.25 * stats["commitment"]
+    assert torch.allclose(stats["loss"], expected)
+    stats["loss"].backward()
+    assert vq.codebook.grad is not None and vq.codebook.grad.abs().sum() > 0
+    assert 0 < float(stats["usage"]) <= 1 and 1 <= float(stats["perplexity"]) <= 6
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        vq(torch.randn(2, 5, 4, 4))
+
+
+def test_ema_update_moves_codes_to_cluster_means():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(2, 2, ema=True, decay=0.0, eps=1e-9)  # decay 0: codes jump to their cluster means
+    vq.codebook.copy_(torch.tensor([[-1.0, 0.0], [1.0, 0.0]]))
+    vq.embed_sum.copy_(vq.codebook)
+    pts = torch.tensor([[-2.0, 1.0], [-4.0, 1.0], [3.0, -1.0], [5.0, -1.0]])
+    vq(pts.t().reshape(1, 2, 2, 2))
+    assert torch.allclose(vq.codebook, torch.tensor([[-3.0, 1.0], [4.0, -1.0]]), atol=1e-5)
+    assert not any(p is vq.codebook for p in vq.parameters())   # EMA codes are buffers, not parameters
+
+
+def test_dead_code_restart_and_data_init():
+    torch.manual_seed(0)
+    z = torch.randn(4, 2, 5, 5) + 10                 # far from the N(0, 1) codes
+    vq = VectorQuantizer(8, 2, restart_dead=True)
+    vq.cluster_size.zero_()
+    vq(z)                                            # all 100 vectors pick one code; the 7 others are dead
+    moved = (vq.codebook.detach() > 5).all(1)
+    assert int(moved.sum()) >= 7                     # every dead code moved onto an encoder output
+    assert len(torch.unique(vq.codebook.detach()[moved], dim=0)) == int(moved.sum())   # no duplicates
+    vq2 = VectorQuantizer(8, 2, init="data")
+    vq2(z)
+    assert bool(vq2.initialised) and (vq2.codebook.detach() > 5).all()
+    vq3 = VectorQuantizer(8, 2, init="data").eval()  # no initialisation outside training
+    vq3(z)
+    assert not bool(vq3.initialised)
+
+
+def test_vqvae_shapes_and_tokenize():
+    torch.manual_seed(0)
+    model = VQVAE(num_codes=16, code_dim=4, width=8)
+    x = torch.rand(3, 1, 28, 28)
+    x_hat, idx, stats = model(x)
+    assert x_hat.shape == x.shape and idx.shape == (3, 7, 7) and "loss" in stats
+    model.eval()
+    assert torch.equal(model.tokenize(x), model(x)[1])
+    assert torch.equal(tokenize_all(model, x, batch_size=2), model.tokenize(x))
+    assert model.decode_tokens(idx).shape == (3, 1, 28, 28)
+    assert ((x_hat >= 0) & (x_hat <= 1)).all()
+    with pytest.raises(ValueError, match="28, 28"):
+        model(torch.rand(3, 28, 28))
+
+
+def test_prior_is_causal_and_samples():
+    torch.manual_seed(0)
+    prior = TokenPrior(10, grid=(3, 3), n_layer=1, n_embd=16, n_head=2).eval()
+    t = torch.randint(0, 10, (2, 3, 3))
+    logits = prior(t)
+    assert logits.shape == (2, 9, 10)
+    t2 = t.clone()
+    t2[:, 1, 1] = (t2[:, 1, 1] + 1) % 10            # token 4 in raster order
+    logits2 = prior(t2)
+    assert torch.allclose(logits[:, :5], logits2[:, :5], atol=1e-6)   # positions <= 4 cannot see it
+    assert not torch.allclose(logits[:, 5:], logits2[:, 5:])
+    s = prior.sample(5, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (5, 3, 3) and s.min() >= 0 and s.max() < 10
+    assert abs(bits_per_token(prior, t) - math.log2(10)) < 1.5   # untrained: near uniform
+
+
+def test_checkpoint_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    model = VQVAE(num_codes=8, code_dim=4, width=8)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+
+    def step(batch):
+        x_hat, _, stats = model(batch[0])
+        loss = ((x_hat - batch[0]) ** 2).mean() + stats["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"loss": loss}
+
+    path = tmp_path / "vqvae.pt"
+    train(step, torch.rand(16, 1, 28, 28), steps=2, batch_size=8, state={"model": model, "opt": opt},
+          checkpoint=path, progress=False)
+    save_config(path, model)
+    loaded = load_model(path)
+    assert isinstance(loaded, VQVAE) and loaded.config == model.config
+    x = torch.rand(2, 1, 28, 28)
+    model.eval()
+    assert torch.equal(loaded.tokenize(x), model.tokenize(x))
+    prior = TokenPrior(8, n_layer=1, n_embd=16)
+    train(lambda b: {"nll": prior.nll(b[0]).detach()}, torch.randint(0, 8, (4, 7, 7)), steps=1, batch_size=2,
+          state={"model": prior}, checkpoint=tmp_path / "p.pt", progress=False)
+    save_config(tmp_path / "p.pt", prior)
+    assert isinstance(load_model(tmp_path / "p.pt"), TokenPrior)
+
+
+# --- exercise checkers: accept the reference, reject typical mistakes with a useful message ---------------
+
+
+def _ref_quantize(z_e, codebook):
+    b, d, h, w = z_e.shape
+    idx = nearest_codes(z_e.permute(0, 2, 3, 1).reshape(-1, d), codebook).view(b, h, w)
+    return codebook[idx].permute(0, 3, 1, 2), idx
+
+
+def test_check_quantize():
+    assert ex.check_quantize(_ref_quantize)
+
+    def no_permute(z_e, codebook):
+        b, d, h, w = z_e.shape
+        idx = nearest_codes(z_e.reshape(-1, d), codebook).view(b, h, w)
+        return codebook[idx].permute(0, 3, 1, 2), idx
+
+    def argmax(z_e, codebook):
+        b, d, h, w = z_e.shape
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)
+        idx = torch.cdist(flat, codebook).argmax(1).view(b, h, w)
+        return codebook[idx].permute(0, 3, 1, 2), idx
+
+    with pytest.raises(ExerciseFailed, match="channel axis last"):
+        ex.check_quantize(no_permute)
+    with pytest.raises(ExerciseFailed, match="farthest"):
+        ex.check_quantize(argmax)
+    with pytest.raises(ExerciseFailed, match="NotImplementedError"):
+        ex.check_quantize(lambda z, c: (_ for _ in ()).throw(NotImplementedError))
+    with pytest.raises(ExerciseFailed, match="pair"):
+        ex.check_quantize(lambda z, c: _ref_quantize(z, c)[0])
+
+
+def test_check_straight_through():
+    assert ex.check_straight_through(straight_through)
+    with pytest.raises(ExerciseFailed, match="no gradient at all"):
+        ex.check_straight_through(lambda z_e, z_q: z_q.detach())
+    with pytest.raises(ExerciseFailed, match="codebook"):
+        ex.check_straight_through(lambda z_e, z_q: z_q + (z_e - z_e.detach()))
+    with pytest.raises(ExerciseFailed, match="upstream gradient"):
+        ex.check_straight_through(lambda z_e, z_q: z_e.detach() + (z_q - z_e.detach()).detach() + 0 * z_e)
+    with pytest.raises(ExerciseFailed, match="forward value"):
+        ex.check_straight_through(lambda z_e, z_q: z_e)
+
+
+def test_check_vq_loss():
+    def ref(z_e, z_q, beta):
+        codebook, commitment = vq_losses(z_e, z_q)
+        return codebook + beta * commitment
+
+    def swapped(z_e, z_q, beta):
+        codebook, commitment = vq_losses(z_e, z_q)
+        return beta * codebook + commitment
+
+    def no_stop_grad(z_e, z_q, beta):
+        return (1 + beta) * ((z_e - z_q) ** 2).mean()
+
+    assert ex.check_vq_loss(ref)
+    with pytest.raises(ExerciseFailed, match="swapped"):
+        ex.check_vq_loss(swapped)
+    with pytest.raises(ExerciseFailed, match="gradient reaching"):
+        ex.check_vq_loss(no_stop_grad)
+    with pytest.raises(ExerciseFailed, match="value"):
+        ex.check_vq_loss(lambda z_e, z_q, beta: ((z_e - z_q) ** 2).sum())
+
+
+def test_check_perplexity():
+    assert ex.check_perplexity(perplexity)
+
+    def entropy(idx, k):
+        p = torch.bincount(idx.reshape(-1), minlength=k).float()
+        p = p[p > 0] / p.sum()
+        return float(-(p * p.log()).sum())
+
+    def nan_version(idx, k):
+        p = torch.bincount(idx.reshape(-1), minlength=k).float() / idx.numel()
+        return float(torch.exp(-(p * p.log()).sum()))
+
+    def mixed_bases(idx, k):
+        p = torch.bincount(idx.reshape(-1), minlength=k).float()
+        p = p[p > 0] / p.sum()
+        return float(torch.exp(-(p * p.log2()).sum()))
+
+    with pytest.raises(ExerciseFailed, match="entropy"):
+        ex.check_perplexity(entropy)
+    with pytest.raises(ExerciseFailed, match="0 \\* log 0"):
+        ex.check_perplexity(nan_version)
+    with pytest.raises(ExerciseFailed, match="mixed bases"):
+        ex.check_perplexity(mixed_bases)
+
+
+def test_widgets_draw_static_figures():
+    from genviz_utils.vq_widgets import code_patches, codebook_viewer, show_token_maps, token_editor
+
+    torch.manual_seed(0)
+    model = VQVAE(num_codes=8, code_dim=4, width=8).eval()
+    x = torch.rand(3, 1, 28, 28)
+    assert show_token_maps(model, x, n=3) is not None
+    assert codebook_viewer(model, counts=torch.arange(8), ncol=4) is not None
+    assert token_editor(model, x[:1], codes=[0, 7], interactive=False) is None
+    assert code_patches(model, x, n_codes=2, per_code=3) is not None
+    with pytest.raises(ValueError, match="x\\[i:i\\+1\\]"):
+        token_editor(model, x, interactive=False)
