@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MPLBACKEND := Agg
 export PYTHONUNBUFFERED := 1
 
-.PHONY: book test setup data sysdeps lint strip clean
+.PHONY: book test setup data sysdeps assets lint strip clean
 
 setup: $(STAMP)
 
@@ -35,10 +35,25 @@ sysdeps:
 data: $(STAMP) sysdeps
 	$(BIN)/python -m genviz_utils.data fashion-mnist
 
+# The widget manager and RequireJS, from npm, so that no page loads them from a CDN. They are served from an
+# extra path (html_extra_path), not _static/, which would load them on every page and draw each widget twice.
+WIDGETS := _build/assets/widgets
+assets: $(WIDGETS)/embed-amd.js
+$(WIDGETS)/embed-amd.js:
+	@command -v npm >/dev/null || { echo "npm is needed to bundle the widget JavaScript (apt-get install npm)"; exit 1; }
+	mkdir -p .cache/npm $(WIDGETS)
+	cd .cache/npm && npm install --silent --no-audit --no-fund --no-package-lock \
+	  @jupyter-widgets/html-manager@1.0.15 requirejs@2.3.8
+	cp -r .cache/npm/node_modules/@jupyter-widgets/html-manager/dist/. $(WIDGETS)/
+	cp .cache/npm/node_modules/requirejs/require.js $(WIDGETS)/require.js
+	rm -f $(WIDGETS)/*.map $(WIDGETS)/embed.js   # source maps and the non-AMD bundle are not used
+	@# its fallback module source is a CDN; point it at this site (standard controls are bundled anyway)
+	sed -i 's#https://cdn.jsdelivr.net/npm/#./#g' $(WIDGETS)/*.js
+
 # Results of the notebooks (for the status page and _build/metrics.json) are written here.
 book: export GENVIZ_PROFILE ?= book
 book: export GENVIZ_RESULTS := $(CURDIR)/_build/results
-book: data
+book: data assets
 	@mkdir -p _build
 	@# the execution cache does not know the profile: start afresh when it changes
 	@if [ "$$(cat _build/.profile 2>/dev/null)" != "$(GENVIZ_PROFILE)" ]; then rm -rf _build/.jupyter_cache _build/jupyter_execute _build/html; fi
