@@ -12,7 +12,6 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
 export GENVIZ_DATA ?= $(CURDIR)/.data
 export PATH := $(CURDIR)/$(BIN):$(PATH)
-export MPLBACKEND := Agg
 export PYTHONUNBUFFERED := 1
 
 .PHONY: book test setup data sysdeps assets lint strip clean
