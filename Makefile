@@ -24,12 +24,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[book,test]'
 	touch $@
 
-# Debian's copy of Fashion-MNIST works offline; installed when we are root and it is missing.
+# Debian's packages: Fashion-MNIST (works offline) and Chromium (browser tests). Installed when we are root
+# and they are missing; otherwise say what is missing.
+DEBS := $(if $(wildcard /usr/share/datasets/fashion-mnist),,dataset-fashion-mnist) $(if $(wildcard /usr/bin/chromium),,chromium)
 sysdeps:
-	@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
-	  { apt-get update -qq >/dev/null 2>&1; apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1; } || \
-	  echo "note: could not install dataset-fashion-mnist; torchvision will try to download the data"; fi
+	@if [ -n "$(strip $(DEBS))" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -qq $(DEBS) >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1; apt-get install -y -qq $(DEBS) >/dev/null 2>&1; } || \
+	    echo "note: could not install $(DEBS)"; \
+	  else echo "note: not installed: $(DEBS) (Debian packages; torchvision downloads the data instead)"; fi; \
+	fi
 
 data: $(STAMP) sysdeps
 	$(BIN)/python -m genviz_utils.data fashion-mnist
@@ -40,14 +45,16 @@ WIDGETS := _build/assets/widgets
 assets: $(WIDGETS)/embed-amd.js
 $(WIDGETS)/embed-amd.js:
 	@command -v npm >/dev/null || { echo "npm is needed to bundle the widget JavaScript (apt-get install npm)"; exit 1; }
-	mkdir -p .cache/npm $(WIDGETS)
+	mkdir -p .cache/npm $(WIDGETS)/@jupyter-widgets/html-manager/dist
 	cd .cache/npm && npm install --silent --no-audit --no-fund --no-package-lock \
 	  @jupyter-widgets/html-manager@1.0.15 requirejs@2.3.8
-	cp -r .cache/npm/node_modules/@jupyter-widgets/html-manager/dist/. $(WIDGETS)/
+	cp -r .cache/npm/node_modules/@jupyter-widgets/html-manager/dist/. $(WIDGETS)/@jupyter-widgets/html-manager/dist/
+	rm -f $(WIDGETS)/@jupyter-widgets/html-manager/dist/*.js $(WIDGETS)/@jupyter-widgets/html-manager/dist/*.map
+	cp .cache/npm/node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js $(WIDGETS)/embed-amd.js
 	cp .cache/npm/node_modules/requirejs/require.js $(WIDGETS)/require.js
-	rm -f $(WIDGETS)/*.map $(WIDGETS)/embed.js   # source maps and the non-AMD bundle are not used
+	cp book/_widgets/require-config.js $(WIDGETS)/require-config.js
 	@# its fallback module source is a CDN; point it at this site (standard controls are bundled anyway)
-	sed -i 's#https://cdn.jsdelivr.net/npm/#./#g' $(WIDGETS)/*.js
+	sed -i 's#https://cdn.jsdelivr.net/npm/#./#g' $(WIDGETS)/embed-amd.js
 
 # Results of the notebooks (for the status page and _build/metrics.json) are written here.
 book: export GENVIZ_PROFILE ?= book
@@ -64,13 +71,19 @@ book: data assets
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Website: $(CURDIR)/_build/html/index.html"
 
-# Checkpoints and results of the test run go to a fresh folder, so every notebook really trains.
+# Checkpoints and results of the test run go to a fresh folder, so every notebook really trains. A small
+# website is built from the smoke-profile notebooks for the browser tests (tests/test_site.py).
 test: export GENVIZ_PROFILE := smoke
-test: data
-	$(BIN)/ruff check genviz_utils tests
-	rm -rf .cache/test && mkdir -p .cache/test
-	GENVIZ_CACHE=$(CURDIR)/.cache/test $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
-	  --durations=12 -p no:cacheprovider
+test: export GENVIZ_CACHE := $(CURDIR)/.cache/test
+test: export GENVIZ_RESULTS := $(CURDIR)/.cache/test/results
+test: data assets
+	$(BIN)/ruff check genviz_utils tests book/_ext
+	rm -rf .cache/test _build/smoke && mkdir -p .cache/test
+	$(BIN)/python -m genviz_utils.report --results $$GENVIZ_RESULTS --json .cache/test/metrics.json --markdown book/_generated/metrics.md
+	GENVIZ_CACHE=$(CURDIR)/.cache/test/site $(BIN)/jupyter-book build . -W -n --keep-going --path-output _build/smoke
+	GENVIZ_CACHE=$(CURDIR)/.cache/test/nbval GENVIZ_SITE=$(CURDIR)/_build/smoke/_build/html \
+	  $(BIN)/python -m pytest tests notebooks \
+	  --nbval-lax --nbval-current-env --durations=15 -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check genviz_utils tests

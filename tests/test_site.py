@@ -1,0 +1,118 @@
+"""Browser tests of the built website (Playwright driving Debian's Chromium).
+
+``make test`` builds a small site from the smoke-profile notebooks and points ``GENVIZ_SITE`` at it; run by
+hand with ``GENVIZ_SITE=_build/html pytest tests/test_site.py`` after ``make book``. A failing page leaves a
+screenshot in ``_build/site-test-screenshots/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+SITE = os.environ.get("GENVIZ_SITE")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SHOTS = Path(__file__).resolve().parents[1] / "_build" / "site-test-screenshots"
+# pydata-sphinx-theme logs this when a fresh browser profile has no stored colour mode; it is harmless.
+BENIGN_CONSOLE = ("Got invalid theme mode",)
+
+pytestmark = pytest.mark.skipif(not SITE, reason="set GENVIZ_SITE to a built site (make test does)")
+
+
+def _pages() -> list[str]:
+    if not SITE:
+        return []
+    root = Path(SITE)
+    pages = [p.relative_to(root).as_posix() for p in sorted(root.rglob("*.html"))]
+    return [p for p in pages if p not in ("index.html", "search.html", "genindex.html")
+            and not p.startswith(("_", "widgets/"))]
+
+
+@pytest.fixture(scope="module")
+def server():
+    root = Path(SITE)
+    assert (root / "index.html").exists(), f"{root} is not a built site (no index.html)"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert CHROMIUM, "Chromium is missing: apt-get install chromium (make test's set-up does this as root)"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--disable-sync"])
+        yield b
+        b.close()
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    failed: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error"
+            and not any(b in m.text for b in BENIGN_CONSOLE) else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(url, wait_until="networkidle")
+    return page, errors, failed
+
+
+@pytest.mark.parametrize("path", _pages())
+def test_page(browser, server, path):
+    page, errors, failed = _open(browser, f"{server}/{path}")
+    try:
+        # no console errors, no failed or off-site requests
+        assert not errors, f"console errors on {path}: {errors}"
+        assert not failed, f"failed requests on {path}: {failed}"
+        # every image has loaded
+        broken = page.evaluate("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
+                               ".map(i => i.src)")
+        assert not broken, f"images that did not load on {path}: {broken}"
+        if path.startswith("notebooks/"):
+            name = Path(path).stem
+            # math is typeset by the local MathJax: output elements exist and no raw $$ is left
+            page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000)
+            page.evaluate("MathJax.startup.promise")
+            assert page.locator("mjx-container").count() > 5, f"MathJax did not typeset {path}"
+            text = page.locator("article").inner_text()
+            assert "$$" not in text, f"raw $$ left in {path}"
+            # figures were executed into the page
+            assert page.locator("article img").count() >= 3, f"{path} shows fewer than 3 figures"
+            # widgets render (the static fallbacks are images; the sliders come from the local widget manager)
+            if page.locator("script[type='application/vnd.jupyter.widget-view+json']").count():
+                assert page.locator(".jupyter-widgets").count() > 0, f"widgets on {path} did not render"
+            # the Colab button opens this very notebook
+            colab = page.evaluate("Array.from(document.querySelectorAll('a')).map(a => a.href)"
+                                  ".filter(h => h.includes('colab.research.google.com'))")
+            assert colab and all(h.endswith(f"/notebooks/{name}.ipynb") for h in colab), (
+                f"Colab links on {path} do not point at notebooks/{name}.ipynb: {colab}")
+    except AssertionError:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / (path.replace("/", "_") + ".png")), full_page=True)
+        raise
+    finally:
+        page.close()
+
+
+def test_no_cdn_reference_anywhere():
+    hits = []
+    for f in Path(SITE).rglob("*"):
+        if f.is_file() and f.suffix in (".html", ".js", ".css"):
+            text = f.read_text(errors="ignore")
+            hits += [f"{f}: {cdn}" for cdn in ("cdn.jsdelivr", "unpkg.com", "cdnjs") if cdn in text]
+    assert not hits, "the site must work offline, but it references CDNs:\n" + "\n".join(hits[:10])
