@@ -52,7 +52,8 @@ def check_principal_angles(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         raise ExerciseFailed("your angles are in radians; convert them with torch.rad2deg.")
     if torch.allclose(out.sort().values, ref, atol=1e-3) and not torch.allclose(out, ref, atol=1e-3):
         raise ExerciseFailed("the values are right but not sorted ascending; add .sort().values.")
-    expect_close(out, ref, "principal_angles", "Angles are arccos of the singular values of Qa^T Qb.", atol=1e-3)
+    hint = "Orthonormalise both bases (torch.linalg.qr), then take arccos of the singular values of Qa^T Qb."
+    expect_close(out, ref, "principal_angles", hint, atol=1e-3)
     return passed("principal_angles")
 
 
