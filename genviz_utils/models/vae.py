@@ -1,0 +1,106 @@
+"""The convolutional VAE of chapter 2 and the pieces later chapters reuse: Gaussian KLs, the negative ELBO,
+and the importance-weighted bound (IWAE). All log-likelihoods are in nats, per image (summed over pixels).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checkpoint import load_checkpoint, load_state
+from .ae import ConvDecoder, ConvEncoder, _check_images
+
+
+class ConvVAE(nn.Module):
+    """q_phi(z|x) = N(mu(x), diag sigma^2(x)) and p_theta(x|z) = Bernoulli(sigmoid(logits(z))).
+
+    ``encode``: (B, 1, 28, 28) -> mu, logvar, each (B, latent_dim).
+    ``decoder_logits``: (B, latent_dim) -> Bernoulli logits (B, 1, 28, 28); ``decode`` gives the means in [0, 1].
+    """
+
+    def __init__(self, latent_dim: int = 16, width: int = 32):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.encoder = ConvEncoder(2 * latent_dim, width)
+        self.decoder_logits = ConvDecoder(latent_dim, width)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder_logits(z))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One reparameterised pass: returns (logits (B,1,28,28), mu (B,D), logvar (B,D))."""
+        mu, logvar = self.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return self.decoder_logits(z), mu, logvar
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) per example: (B, D) -> (B,)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)
+
+
+def diag_gaussian_kl(
+    mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor, logvar2: torch.Tensor
+) -> torch.Tensor:
+    """KL(N(mu1, diag e^logvar1) || N(mu2, diag e^logvar2)), summed over the last axis."""
+    return 0.5 * (logvar2 - logvar1 + (logvar1.exp() + (mu1 - mu2).pow(2)) / logvar2.exp() - 1.0).sum(dim=-1)
+
+
+def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log p(x|z) of binary images under Bernoulli(sigmoid(logits)): (B, 1, 28, 28) -> (B,)."""
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
+
+
+def neg_elbo(model: ConvVAE, x: torch.Tensor, beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One-sample estimate of -ELBO = -E_q log p(x|z) + beta * KL(q || p(z)), per example.
+    Returns (loss (B,), reconstruction term (B,), KL (B,))."""
+    _check_images(x)
+    logits, mu, logvar = model(x)
+    rec = -bernoulli_log_likelihood(logits, x)
+    kl = gaussian_kl(mu, logvar)
+    return rec + beta * kl, rec, kl
+
+
+def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(dim=-1)
+
+
+@torch.no_grad()
+def iwae_bound(model: ConvVAE, x: torch.Tensor, k: int, chunk: int = 256) -> torch.Tensor:
+    """L_k = log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x): a lower bound on log p(x) that rises with k
+    (L_1 is the ELBO). x: (B, 1, 28, 28) binary -> (B,) nats. Samples are drawn ``chunk`` at a time."""
+    _check_images(x)
+    mu, logvar = model.encode(x)
+    log_w = []
+    for start in range(0, k, chunk):
+        n = min(chunk, k - start)
+        eps = torch.randn(n, *mu.shape, device=x.device)
+        z = mu + torch.exp(0.5 * logvar) * eps                                  # (n, B, D)
+        logits = model.decoder_logits(z.flatten(0, 1))                          # (n*B, 1, 28, 28)
+        log_px_z = bernoulli_log_likelihood(logits, x.repeat(n, 1, 1, 1)).view(n, -1)
+        log_pz = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+        log_qz = _log_normal(z, mu, logvar)
+        log_w.append(log_px_z + log_pz - log_qz)
+    return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+
+
+def nats_to_bits_per_dim(nats: float, dims: int = 784) -> float:
+    return nats / (dims * math.log(2))
+
+
+def load_vae(path: str | Path, device: torch.device | str = "cpu") -> ConvVAE:
+    """Rebuild a ConvVAE from a checkpoint written by ``train(..., state={"model": vae, ...})``."""
+    state = load_checkpoint(path, map_location=device)["state"]["model"]
+    latent_dim = state["decoder_logits.fc.0.weight"].shape[1]
+    width = state["encoder.net.0.weight"].shape[0]
+    model = ConvVAE(latent_dim, width).to(device)
+    load_state(model, state, path)
+    return model.eval()

@@ -1,0 +1,83 @@
+import math
+
+import pytest
+import torch
+
+from genviz_utils.exercises import ExerciseFailed
+from genviz_utils.exercises.vae import check_gaussian_kl, check_iwae, check_reparameterize
+from genviz_utils.models.vae import ConvVAE, diag_gaussian_kl, gaussian_kl, iwae_bound, load_vae, neg_elbo
+from genviz_utils.training import train
+
+
+def test_kl_closed_forms_agree_and_match_monte_carlo():
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(4, 3), torch.randn(4, 3)
+    assert torch.allclose(gaussian_kl(mu, logvar), diag_gaussian_kl(mu, logvar, torch.zeros(3), torch.zeros(3)))
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    p = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
+    assert torch.allclose(gaussian_kl(mu, logvar), torch.distributions.kl_divergence(q, p).sum(-1), atol=1e-5)
+
+
+def test_iwae_bound_rises_with_k_and_bounds_the_elbo():
+    torch.manual_seed(0)
+    model = ConvVAE(latent_dim=4, width=4).eval()
+    x = (torch.rand(6, 1, 28, 28) > 0.5).float()
+    torch.manual_seed(1)
+    elbo = torch.stack([-neg_elbo(model, x)[0] for _ in range(200)]).mean(0)
+    l1 = torch.stack([iwae_bound(model, x, 1) for _ in range(200)]).mean(0)
+    l64 = iwae_bound(model, x, 64, chunk=16)
+    assert torch.allclose(l1, elbo, atol=2.0)          # L_1 is the ELBO (up to Monte-Carlo noise)
+    assert (l64 > elbo).all()
+    assert l64.shape == (6,) and torch.isfinite(l64).all()
+
+
+def test_neg_elbo_rejects_wrong_shapes():
+    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
+        neg_elbo(ConvVAE(2, 4), torch.rand(3, 784))
+
+
+def test_load_vae_roundtrip(tmp_path):
+    model = ConvVAE(latent_dim=3, width=4)
+    opt = torch.optim.Adam(model.parameters())
+
+    def step(batch):
+        loss = neg_elbo(model, batch[0])[0].mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"loss": loss}
+
+    train(step, (torch.rand(16, 1, 28, 28) > 0.5).float(), steps=2, batch_size=8,
+          state={"model": model, "opt": opt}, checkpoint=tmp_path / "vae.pt", progress=False)
+    loaded = load_vae(tmp_path / "vae.pt")
+    assert loaded.latent_dim == 3
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values(),
+                                                  strict=True))
+
+
+def test_kl_checker():
+    assert check_gaussian_kl(gaussian_kl)
+    with pytest.raises(ExerciseFailed, match="1/2"):
+        check_gaussian_kl(lambda m, lv: 2 * gaussian_kl(m, lv))
+    with pytest.raises(ExerciseFailed, match="batch axis"):
+        check_gaussian_kl(lambda m, lv: 0.5 * (m**2 + lv.exp() - 1 - lv).sum(0))
+    with pytest.raises(ExerciseFailed, match="variance"):
+        check_gaussian_kl(lambda m, lv: 0.5 * (m**2 + (0.5 * lv).exp() - 1 - 0.5 * lv).sum(1))
+
+
+def test_reparameterize_checker():
+    assert check_reparameterize(lambda m, lv, e: m + (0.5 * lv).exp() * e)
+    with pytest.raises(ExerciseFailed, match="sigma\\^2"):
+        check_reparameterize(lambda m, lv, e: m + lv.exp() * e)
+    with pytest.raises(ExerciseFailed, match="autograd"):
+        check_reparameterize(lambda m, lv, e: (m + (0.5 * lv).exp() * e).detach())
+
+
+def test_iwae_checker():
+    assert check_iwae(lambda lw: torch.logsumexp(lw, 0) - math.log(lw.shape[0]))
+    with pytest.raises(ExerciseFailed, match="ELBO"):
+        check_iwae(lambda lw: lw.mean(0))
+    with pytest.raises(ExerciseFailed, match="log K"):
+        check_iwae(lambda lw: torch.logsumexp(lw, 0))
+    with pytest.raises(ExerciseFailed, match="logsumexp"):
+        check_iwae(lambda lw: lw.exp().mean(0).log())
