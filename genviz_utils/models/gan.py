@@ -1,0 +1,125 @@
+"""GAN pieces of chapter 4, reused by the VQ-GAN chapter: losses on logits, a DCGAN sized for a CPU, and the
+2-D ring-of-Gaussians toy with its mode counter."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checkpoint import load_checkpoint, load_state
+
+# ----- losses, all written on the discriminator's logits l = log D / (1 - D) -----------------------------------
+
+
+def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """-[log D(x) + log(1 - D(G(z)))], averaged: the discriminator's side of V(D, G)."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def g_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """log(1 - D(G(z))): the generator's side of V(D, G) as written (minimised). Saturates when D wins."""
+    return -F.softplus(fake_logits).mean()
+
+
+def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """-log D(G(z)): same fixed point, strong gradients when D confidently rejects the fakes."""
+    return F.softplus(-fake_logits).mean()
+
+
+def d_hinge_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Hinge loss of the discriminator (used by VQ-GAN): relu(1 - D(x)) + relu(1 + D(G(z)))."""
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def g_hinge_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    return -fake_logits.mean()
+
+
+# ----- a DCGAN for 28x28 images that trains on a CPU -------------------------------------------------------------
+
+
+def conv_block(cin: int, cout: int, spectral: bool = False) -> nn.Sequential:
+    """Stride-2 4x4 convolution (halves H and W) + LeakyReLU(0.2); optional spectral normalisation."""
+    conv = nn.Conv2d(cin, cout, 4, stride=2, padding=1)
+    return nn.Sequential(nn.utils.spectral_norm(conv) if spectral else conv, nn.LeakyReLU(0.2))
+
+
+class Generator(nn.Module):
+    """z (B, z_dim) -> images (B, 1, 28, 28) in [-1, 1] (tanh); 7x7 -> 14x14 -> 28x28."""
+
+    def __init__(self, z_dim: int = 64, width: int = 32):
+        super().__init__()
+        self.z_dim, self.width = z_dim, width
+        self.fc = nn.Sequential(nn.Linear(z_dim, 2 * width * 49), nn.BatchNorm1d(2 * width * 49), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1), nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"expected noise of shape (B, {self.z_dim}), got {tuple(z.shape)}.")
+        return self.net(self.fc(z).view(-1, 2 * self.width, 7, 7))
+
+
+class Discriminator(nn.Module):
+    """images (B, 1, 28, 28) in [-1, 1] -> logits (B,). With ``patch=True`` it returns a 7x7 map of logits,
+    one per overlapping patch (a PatchGAN, as VQ-GAN uses): (B, 7, 7)."""
+
+    def __init__(self, width: int = 32, spectral: bool = False, patch: bool = False):
+        super().__init__()
+        self.width, self.spectral, self.patch = width, spectral, patch
+        self.features = nn.Sequential(conv_block(1, width, spectral), conv_block(width, 2 * width, spectral))
+        head = nn.Conv2d(2 * width, 1, 3, padding=1) if patch else nn.Linear(2 * width * 49, 1)
+        self.head = nn.utils.spectral_norm(head) if spectral else head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"expected images of shape (B, 1, 28, 28), got {tuple(x.shape)}.")
+        h = self.features(x)
+        return self.head(h)[:, 0] if self.patch else self.head(h.flatten(1))[:, 0]
+
+
+def load_generator(path: str | Path, device: torch.device | str = "cpu") -> Generator:
+    """Rebuild the generator from a checkpoint written by ``train(..., state={"G": G, ...})``."""
+    state = load_checkpoint(path, map_location=device)["state"]["G"]
+    z_dim = state["fc.0.weight"].shape[1]
+    width = state["net.3.weight"].shape[0]
+    model = Generator(z_dim, width).to(device)
+    load_state(model, state, path)
+    return model.eval()
+
+
+# ----- the 2-D toy: a ring of Gaussians ---------------------------------------------------------------------------
+
+
+def ring_centers(n_modes: int = 8, radius: float = 2.0) -> torch.Tensor:
+    """(n_modes, 2) centres evenly spaced on a circle."""
+    angles = torch.arange(n_modes) * 2 * math.pi / n_modes
+    return radius * torch.stack([angles.cos(), angles.sin()], dim=1)
+
+
+def sample_ring(n: int, n_modes: int = 8, radius: float = 2.0, std: float = 0.05,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """n points (n, 2) from an equal mixture of Gaussians on a ring."""
+    c = ring_centers(n_modes, radius)
+    idx = torch.randint(0, n_modes, (n,), generator=generator)
+    return c[idx] + std * torch.randn(n, 2, generator=generator)
+
+
+def count_modes(samples: torch.Tensor, centers: torch.Tensor, std: float = 0.05,
+                min_fraction: float = 0.02) -> tuple[int, float]:
+    """Modes covered and the fraction of high-quality samples.
+
+    A sample is high quality if it lies within 3 std of its nearest centre; a mode is covered if at least
+    ``min_fraction`` of all samples are high-quality samples of that mode. samples (N, 2), centers (M, 2).
+    """
+    d = torch.cdist(samples.float(), centers.float())
+    dist, nearest = d.min(dim=1)
+    good = dist < 3 * std
+    counts = torch.bincount(nearest[good], minlength=len(centers))
+    return int((counts >= min_fraction * len(samples)).sum()), float(good.float().mean())

@@ -1,0 +1,94 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from genviz_utils.exercises import ExerciseFailed
+from genviz_utils.exercises.gan import check_count_modes, check_nonsaturating_loss, check_optimal_discriminator
+from genviz_utils.models.gan import (
+    Discriminator,
+    Generator,
+    count_modes,
+    d_hinge_loss,
+    d_loss,
+    g_loss_nonsaturating,
+    g_loss_saturating,
+    load_generator,
+    ring_centers,
+    sample_ring,
+)
+from genviz_utils.training import train
+
+
+def test_losses_match_their_definitions():
+    logits_r, logits_f = torch.randn(7), torch.randn(7)
+    dr, df = torch.sigmoid(logits_r), torch.sigmoid(logits_f)
+    assert torch.isclose(d_loss(logits_r, logits_f), -(dr.log().mean() + (1 - df).log().mean()), atol=1e-5)
+    assert torch.isclose(g_loss_saturating(logits_f), (1 - df).log().mean(), atol=1e-5)
+    assert torch.isclose(g_loss_nonsaturating(logits_f), -df.log().mean(), atol=1e-5)
+    assert torch.isclose(d_hinge_loss(torch.tensor([2.0]), torch.tensor([-2.0])), torch.tensor(0.0))
+    assert torch.isfinite(g_loss_nonsaturating(torch.tensor([-100.0])))
+
+
+def test_saturation_gradients():
+    logit = torch.tensor([-6.0], requires_grad=True)  # D(G(z)) ~ 0.0025: the critic wins
+    (g_sat,) = torch.autograd.grad(g_loss_saturating(logit), logit)
+    (g_ns,) = torch.autograd.grad(g_loss_nonsaturating(logit), logit)
+    assert g_sat.abs() < 0.01 < 0.9 < g_ns.abs()
+
+
+def test_dcgan_shapes_and_errors():
+    G, D = Generator(16, width=8), Discriminator(width=8)
+    x = G(torch.randn(5, 16))
+    assert x.shape == (5, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
+    assert D(x).shape == (5,)
+    assert Discriminator(width=8, patch=True, spectral=True)(x).shape == (5, 7, 7)
+    with pytest.raises(ValueError, match=r"\(B, 16\)"):
+        G(torch.randn(5, 8))
+    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
+        D(torch.randn(5, 28, 28))
+
+
+def test_load_generator(tmp_path):
+    G, D = Generator(16, width=8), Discriminator(width=8)
+    opt = torch.optim.Adam(G.parameters())
+
+    def step(batch):
+        loss = g_loss_nonsaturating(D(G(torch.randn(4, 16))))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"l": loss}
+
+    train(step, torch.zeros(8, 1), steps=1, batch_size=4, state={"G": G, "D": D}, checkpoint=tmp_path / "g.pt",
+          progress=False)
+    G2 = load_generator(tmp_path / "g.pt")
+    assert G2.z_dim == 16 and all(torch.equal(a, b) for a, b in zip(G.state_dict().values(),
+                                                                      G2.state_dict().values(), strict=True))
+
+
+def test_ring_and_mode_counting():
+    c = ring_centers(8)
+    assert torch.allclose(c.norm(dim=1), torch.full((8,), 2.0))
+    assert count_modes(sample_ring(2000, generator=torch.Generator().manual_seed(0)), c)[0] == 8
+    collapsed = c[[0]].repeat(1000, 1)
+    assert count_modes(collapsed, c) == (1, 1.0)
+    assert count_modes(torch.zeros(100, 2), c) == (0, 0.0)
+
+
+def test_checkers_accept_and_reject():
+    assert check_optimal_discriminator(lambda p, q: p / (p + q))
+    with pytest.raises(ExerciseFailed, match="REAL"):
+        check_optimal_discriminator(lambda p, q: q / (p + q))
+    assert check_nonsaturating_loss(lambda lg: F.softplus(-lg).mean())
+    with pytest.raises(ExerciseFailed, match="saturating"):
+        check_nonsaturating_loss(lambda lg: -F.softplus(lg).mean())
+    with pytest.raises(ExerciseFailed, match="inf/nan"):
+        check_nonsaturating_loss(lambda lg: -torch.log(torch.sigmoid(lg)).mean())  # naive: underflows
+
+    def good(s, c):
+        d, n = torch.cdist(s, c).min(1)
+        return int((torch.bincount(n[d < 0.15], minlength=len(c)) >= 0.02 * len(s)).sum())
+
+    assert check_count_modes(good)
+    with pytest.raises(ExerciseFailed, match="modes"):
+        check_count_modes(lambda s, c: len(c))
