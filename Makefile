@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make book   build the website, executing every notebook in the `book` profile -> _build/html
 #   make test   unit tests + every notebook executed by nbval in the `smoke` profile
+#   make bench  training throughput of each model vs the DataLoader+ToTensor pipeline -> _build/bench/bench.json
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +15,7 @@ export GENVIZ_DATA ?= $(CURDIR)/.data
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: book test setup data sysdeps assets lint strip clean
+.PHONY: book test bench setup data sysdeps assets lint strip clean
 
 setup: $(STAMP)
 
@@ -56,6 +57,8 @@ $(WIDGETS)/embed-amd.js:
 	@# its fallback module source is a CDN; point it at this site (standard controls are bundled anyway)
 	sed -i 's#https://cdn.jsdelivr.net/npm/#./#g' $(WIDGETS)/embed-amd.js
 
+REPORT_BENCH := --bench _build/bench/bench.json
+
 # Results of the notebooks (for the status page and _build/metrics.json) are written here.
 book: export GENVIZ_PROFILE ?= book
 book: export GENVIZ_RESULTS := $(CURDIR)/_build/results
@@ -65,9 +68,9 @@ book: data assets
 	@if [ "$$(cat _build/.profile 2>/dev/null)" != "$(GENVIZ_PROFILE)" ]; then rm -rf _build/.jupyter_cache _build/jupyter_execute _build/html; fi
 	@echo "$(GENVIZ_PROFILE)" > _build/.profile
 	@# pass 1 executes the notebooks (they write _build/results); pass 2 re-renders the status page from them
-	$(BIN)/python -m genviz_utils.report --results _build/results --json _build/metrics.json --markdown book/_generated/metrics.md
+	$(BIN)/python -m genviz_utils.report --results _build/results --json _build/metrics.json --markdown book/_generated/metrics.md $(REPORT_BENCH)
 	$(BIN)/jupyter-book build . -W -n --keep-going
-	$(BIN)/python -m genviz_utils.report --results _build/results --json _build/metrics.json --markdown book/_generated/metrics.md
+	$(BIN)/python -m genviz_utils.report --results _build/results --json _build/metrics.json --markdown book/_generated/metrics.md $(REPORT_BENCH)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Website: $(CURDIR)/_build/html/index.html"
 
@@ -84,6 +87,11 @@ test: data assets
 	GENVIZ_CACHE=$(CURDIR)/.cache/test/nbval GENVIZ_SITE=$(CURDIR)/_build/smoke/_build/html \
 	  $(BIN)/python -m pytest tests notebooks \
 	  --nbval-lax --nbval-current-env --durations=15 -p no:cacheprovider
+
+# Training throughput of the ae, vae, vqvae and gan models (a few minutes); the status page shows it at the next
+# `make book`.
+bench: data
+	$(BIN)/python -m genviz_utils.bench --out _build/bench/bench.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check genviz_utils tests

@@ -68,6 +68,9 @@ def _read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
         raw = f.read()
+    # header: two zero bytes, type 0x08 (uint8), ndim, then ndim big-endian uint32 sizes
+    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08" or len(raw) < 4 + 4 * raw[3]:
+        raise DataUnavailableError(f"{path} is truncated or corrupt; delete it and run `python -m genviz_utils.data`.")
     ndim = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
@@ -166,6 +169,8 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int, device: torch.d
     Because it depends on nothing but its arguments, a resumed run draws exactly the batches an
     uninterrupted run would have drawn. The last incomplete batch of an epoch is dropped.
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     if batch_size > n:
         raise ValueError(f"batch_size={batch_size} is larger than the dataset ({n} examples).")
     per_epoch = n // batch_size

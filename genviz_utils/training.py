@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import load_checkpoint, load_state, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_state, save_checkpoint
 from .data import batch_indices
 
 Stateful = torch.nn.Module | torch.optim.Optimizer
@@ -112,7 +112,7 @@ def train(
         saved = load_checkpoint(ckpt)
         for name, obj in state.items():
             if name not in saved.get("state", {}):
-                raise RuntimeError(f"{ckpt} has no entry {name!r}; delete it to train from scratch.")
+                raise CheckpointError(f"{ckpt} has no entry {name!r}; delete it to train from scratch.")
             if isinstance(obj, torch.nn.Module):
                 load_state(obj, saved["state"][name], ckpt)
             else:

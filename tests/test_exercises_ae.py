@@ -1,31 +1,96 @@
+"""Exercise checkers: the shared core and chapter 1's three checkers."""
+
 import pytest
 import torch
 
-from genviz_utils.exercises import ExerciseFailed, call, expect_tensor
+from genviz_utils.exercises import ExerciseFailed, Passed, call, expect_close, expect_tensor, passed
 from genviz_utils.exercises.ae import check_pca_reconstruct, check_per_image_error, check_principal_angles
 
+# --- core ------------------------------------------------------------------------------------------------
 
-def test_core_helpers():
+
+def test_exercise_failed_is_an_assertion_error_with_a_short_traceback():
     assert issubclass(ExerciseFailed, AssertionError)
+    assert ExerciseFailed("bad")._render_traceback_() == ["\u2717 Not yet: bad"]
 
+
+def test_passed_is_truthy_and_prints(capsys):
+    p = passed("f", "k=3")
+    assert isinstance(p, Passed) and bool(p) and repr(p) == "Passed('f')"
+    assert capsys.readouterr().out == "\u2713 f: correct (k=3).\n"
+    passed("g")
+    assert capsys.readouterr().out == "\u2713 g: correct.\n"
+
+
+def test_call_returns_the_value():
+    assert call(lambda a, b: a + b, 2, 3, name="add") == 5
+
+
+def test_call_turns_not_implemented_into_a_clear_message():
     def todo(x):
         raise NotImplementedError
 
-    with pytest.raises(ExerciseFailed, match="NotImplementedError"):
-        call(todo, 1, name="f")
-    with pytest.raises(ExerciseFailed, match=r"shape \(2,\), expected \(3,\)"):
+    with pytest.raises(ExerciseFailed) as err:
+        call(todo, 1, name="my_fn")
+    assert str(err.value) == "my_fn still raises NotImplementedError: replace it with your code."
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
+def test_call_reports_other_errors_in_one_line():
+    def broken(x):
+        return x @ torch.zeros(3, 3)
+
+    with pytest.raises(ExerciseFailed, match=r"^my_fn raised RuntimeError: .*"):
+        call(broken, torch.zeros(2, 2), name="my_fn")
+
+
+def test_expect_tensor():
+    t = torch.zeros(2, 3)
+    assert expect_tensor(t, (2, 3), "f") is t
+    with pytest.raises(ExerciseFailed, match=r"^f returned shape \(2,\), expected \(3,\)\.$"):
         expect_tensor(torch.zeros(2), (3,), "f")
+    with pytest.raises(ExerciseFailed, match=r"^f should return a torch.Tensor, got list\.$"):
+        expect_tensor([0.0, 0.0, 0.0], (3,), "f")
 
 
-def test_per_image_error():
+def test_expect_close():
+    expect_close(torch.ones(3), torch.ones(3) + 1e-7, "f")
+    with pytest.raises(ExerciseFailed, match=r"^f differs from the reference by up to 0\.5\. Try harder\.$"):
+        expect_close(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.5]), "f", "Try harder.")
+    with pytest.raises(ExerciseFailed, match=r"^f differs from the reference by up to 1\.$"):  # no hint
+        expect_close(torch.zeros(2), torch.ones(2), "f")
+
+
+# --- per_image_error -------------------------------------------------------------------------------------
+
+def test_per_image_error_accepts_correct_answers(capsys):
     assert check_per_image_error(lambda x, y: ((x - y) ** 2).flatten(1).sum(1))
-    with pytest.raises(ExerciseFailed, match="784 times too small"):
-        check_per_image_error(lambda x, y: ((x - y) ** 2).flatten(1).mean(1))
-    with pytest.raises(ExerciseFailed, match="square"):
-        check_per_image_error(lambda x, y: (x - y).flatten(1).norm(dim=1))
-    with pytest.raises(ExerciseFailed, match="batch axis"):
-        check_per_image_error(lambda x, y: ((x - y) ** 2).sum())
+    assert check_per_image_error(lambda x, y: ((x - y) ** 2).sum(dim=(1, 2, 3)))
+    assert "per_image_error: correct" in capsys.readouterr().out
 
+
+@pytest.mark.parametrize("fn, msg", [
+    (lambda x, y: ((x - y) ** 2).flatten(1).mean(1), "784 times too small: sum over the pixels, do not average"),
+    (lambda x, y: (x - y).flatten(1).norm(dim=1), "norm ||x - x_hat||; the exercise asks for its square"),
+    (lambda x, y: ((x - y) ** 2).sum(), "returned one number: reduce over the pixels only, keep the batch axis"),
+    (lambda x, y: (x - y).abs().flatten(1).sum(1), "differs from the reference.*Square the differences"),
+    (lambda x, y: ((x - y) ** 2).flatten(1).sum(1, keepdim=True), r"shape \(6, 1\), expected \(6,\)"),
+    (lambda x, y: ((x - y) ** 2).flatten(1).sum(1).tolist(), "should return a torch.Tensor, got list"),
+])
+def test_per_image_error_rejects_typical_mistakes(fn, msg):
+    with pytest.raises(ExerciseFailed, match=msg.replace("||", r"\|\|")):
+        check_per_image_error(fn)
+
+
+def test_per_image_error_unfinished():
+    def todo(x, y):
+        raise NotImplementedError
+
+    with pytest.raises(ExerciseFailed, match="per_image_error still raises NotImplementedError"):
+        check_per_image_error(todo)
+
+
+# --- principal_angles ------------------------------------------------------------------------------------
 
 def _angles(a, b, deg=True, sort=True, qr=True):
     if qr:
@@ -35,28 +100,46 @@ def _angles(a, b, deg=True, sort=True, qr=True):
     return t.sort().values if sort else t
 
 
-def test_principal_angles():
+def test_principal_angles_accepts_a_correct_answer():
     assert check_principal_angles(_angles)
-    with pytest.raises(ExerciseFailed, match="radians"):
-        check_principal_angles(lambda a, b: _angles(a, b, deg=False))
-    with pytest.raises(ExerciseFailed, match="not sorted"):
-        check_principal_angles(lambda a, b: _angles(a, b).flip(0))
-    with pytest.raises(ExerciseFailed, match="Orthonormalise"):
-        check_principal_angles(lambda a, b: _angles(a, b, qr=False))
+    assert check_principal_angles(lambda a, b: _angles(b, a))  # symmetric in its arguments
 
 
-def _pca(x, k, centre=True, add_back=True):
+@pytest.mark.parametrize("fn, msg", [
+    (lambda a, b: _angles(a, b, deg=False), "radians; convert them with torch.rad2deg"),
+    (lambda a, b: _angles(a, b).flip(0), "not sorted ascending"),
+    (lambda a, b: _angles(a, b, qr=False), "Orthonormalise both bases"),
+    (lambda a, b: _angles(a, b) + 1.0, "same subspace should give angles of 0, but you got up to 1"),
+    (lambda a, b: _angles(a, b) * 1.1, "differs from the reference.*arccos of the singular values"),
+    (lambda a, b: _angles(a, b)[:2], r"shape \(2,\), expected \(3,\)"),
+])
+def test_principal_angles_rejects_typical_mistakes(fn, msg):
+    with pytest.raises(ExerciseFailed, match=msg):
+        check_principal_angles(fn)
+
+
+# --- pca_reconstruct -------------------------------------------------------------------------------------
+
+def _pca(x, k, centre=True, add_back=True, smallest=False):
     m = x.mean(0) if centre else torch.zeros_like(x[0])
-    v = torch.linalg.svd(x - m, full_matrices=False)[2][:k].T
+    vt = torch.linalg.svd(x - m, full_matrices=False)[2]
+    v = (vt[-k:] if smallest else vt[:k]).T
     r = (x - m) @ v @ v.T
     return r + m if add_back else r
 
 
-def test_pca_reconstruct():
+def test_pca_reconstruct_accepts_a_correct_answer(capsys):
     assert check_pca_reconstruct(_pca)
-    with pytest.raises(ExerciseFailed, match="did not centre"):
-        check_pca_reconstruct(lambda x, k: _pca(x, k, centre=False))
-    with pytest.raises(ExerciseFailed, match="add the mean back"):
-        check_pca_reconstruct(lambda x, k: _pca(x, k, add_back=False))
-    with pytest.raises(ExerciseFailed, match="above PCA"):
-        check_pca_reconstruct(lambda x, k: _pca(x, 1))
+    assert "k=3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fn, msg", [
+    (lambda x, k: _pca(x, k, centre=False), "did not centre the data"),
+    (lambda x, k: _pca(x, k, add_back=False), "forgot to add the mean back"),
+    (lambda x, k: _pca(x, 1), "above PCA's"),
+    (lambda x, k: _pca(x, k, smallest=True), "top-k right singular vectors"),
+    (lambda x, k: _pca(x, k)[:, :2], r"shape \(200, 2\), expected \(200, 10\)"),
+])
+def test_pca_reconstruct_rejects_typical_mistakes(fn, msg):
+    with pytest.raises(ExerciseFailed, match=msg):
+        check_pca_reconstruct(fn)

@@ -12,9 +12,11 @@ from genviz_utils.models.gan import (
     d_loss,
     g_loss_nonsaturating,
     g_loss_saturating,
+    load_gan,
     load_generator,
     ring_centers,
     sample_ring,
+    save_gan_config,
 )
 from genviz_utils.training import train
 
@@ -42,6 +44,7 @@ def test_dcgan_shapes_and_errors():
     assert x.shape == (5, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
     assert D(x).shape == (5,)
     assert Discriminator(width=8, patch=True, spectral=True)(x).shape == (5, 7, 7)
+    assert Discriminator(width=8, norm=True)(x).shape == (5,)
     with pytest.raises(ValueError, match=r"\(B, 16\)"):
         G(torch.randn(5, 8))
     with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
@@ -92,3 +95,35 @@ def test_checkers_accept_and_reject():
     assert check_count_modes(good)
     with pytest.raises(ExerciseFailed, match="modes"):
         check_count_modes(lambda s, c: len(c))
+
+
+def test_gan_config_roundtrip(tmp_path):
+    G, D = Generator(8, width=4), Discriminator(width=4, spectral=True)
+    opt = torch.optim.Adam(D.parameters())
+
+    def step(batch):
+        loss = d_loss(D(batch[0]), D(G(torch.randn(4, 8)).detach()))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"l": loss}
+
+    path = tmp_path / "gan.pt"
+    train(step, torch.zeros(8, 1, 28, 28), steps=2, batch_size=4, state={"G": G, "D": D}, checkpoint=path,
+          progress=False)
+    with pytest.raises(ValueError, match="save_gan_config"):
+        load_gan(path)
+    save_gan_config(path, G, D)
+    G2, D2 = load_gan(path)
+    assert G2.config == {"z_dim": 8, "width": 4} and D2.spectral
+    x = torch.rand(3, 1, 28, 28)
+    D.eval()
+    assert torch.allclose(D(x), D2(x)) and load_generator(path).width == 4
+
+
+def test_discriminator_other_sizes():
+    x = torch.rand(2, 3, 32, 32)
+    assert Discriminator(width=4, in_channels=3, image_size=32)(x).shape == (2,)
+    assert Discriminator(width=4, in_channels=3, patch=True)(x).shape == (2, 8, 8)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        Discriminator(image_size=30)

@@ -25,7 +25,10 @@ def test_iwae_bound_rises_with_k_and_bounds_the_elbo():
     torch.manual_seed(1)
     elbo = torch.stack([-neg_elbo(model, x)[0] for _ in range(200)]).mean(0)
     l1 = torch.stack([iwae_bound(model, x, 1) for _ in range(200)]).mean(0)
-    l64 = iwae_bound(model, x, 64, chunk=16)
+    l64 = iwae_bound(model, x, 64, batch=16)   # at most 16 images per decoder pass
+    assert iwae_bound(model, x, 10, batch=4).shape == (6,)   # more images than one pass holds
+    one_pass, chunked = iwae_bound(model, x[:2], 1000, batch=5000), iwae_bound(model, x[:2], 1000, batch=7)
+    assert torch.allclose(one_pass, chunked, atol=0.5)   # chunking changes nothing but the random draws
     assert torch.allclose(l1, elbo, atol=2.0)          # L_1 is the ELBO (up to Monte-Carlo noise)
     assert (l64 > elbo).all()
     assert l64.shape == (6,) and torch.isfinite(l64).all()
@@ -50,9 +53,10 @@ def test_load_vae_roundtrip(tmp_path):
     train(step, (torch.rand(16, 1, 28, 28) > 0.5).float(), steps=2, batch_size=8,
           state={"model": model, "opt": opt}, checkpoint=tmp_path / "vae.pt", progress=False)
     loaded = load_vae(tmp_path / "vae.pt")
-    assert loaded.latent_dim == 3
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values(),
-                                                  strict=True))
+    assert loaded.config == {"latent_dim": 3, "width": 4}
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), loaded.parameters(), strict=True))
+    with pytest.raises(RuntimeError, match="ConvVAE"):   # a checkpoint of another size does not load silently
+        ConvVAE(latent_dim=5, width=4).load_state_dict(model.state_dict())
 
 
 def test_kl_checker():
@@ -81,3 +85,12 @@ def test_iwae_checker():
         check_iwae(lambda lw: torch.logsumexp(lw, 0))
     with pytest.raises(ExerciseFailed, match="logsumexp"):
         check_iwae(lambda lw: lw.exp().mean(0).log())
+
+
+def test_load_vae_rejects_other_checkpoints(tmp_path):
+    from genviz_utils.checkpoint import CheckpointError, save_checkpoint
+    from genviz_utils.models.ae import ConvAutoencoder
+
+    save_checkpoint(tmp_path / "ae.pt", {"state": {"model": ConvAutoencoder(2, 4).state_dict()}})
+    with pytest.raises(CheckpointError, match="config"):
+        load_vae(tmp_path / "ae.pt")

@@ -1,5 +1,11 @@
-"""GAN pieces of chapter 4, reused by the VQ-GAN chapter: losses on logits, a DCGAN sized for a CPU, and the
-2-D ring-of-Gaussians toy with its mode counter."""
+"""GAN pieces of chapter 4, reused by the VQ-GAN chapter.
+
+1. Losses written on the discriminator's logits (saturating, non-saturating, hinge).
+2. A DCGAN sized for a CPU: :class:`Generator`, :class:`Discriminator` (optionally spectral-normed, optionally a
+   PatchGAN that returns one logit per patch), built from :func:`conv_block`.
+3. Checkpoints that carry the constructor arguments: :func:`save_gan_config`, :func:`load_gan`.
+4. The 2-D toy: a ring of Gaussians, its sampler and the mode counter.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import load_checkpoint, load_state
+from ..checkpoint import load_checkpoint, load_state, save_checkpoint
 
 # ----- losses, all written on the discriminator's logits l = log D / (1 - D) -----------------------------------
 
@@ -36,16 +42,21 @@ def d_hinge_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.
 
 
 def g_hinge_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The generator's side of the hinge game: -D(G(z)) on the raw logits."""
     return -fake_logits.mean()
 
 
 # ----- a DCGAN for 28x28 images that trains on a CPU -------------------------------------------------------------
 
 
-def conv_block(cin: int, cout: int, spectral: bool = False) -> nn.Sequential:
-    """Stride-2 4x4 convolution (halves H and W) + LeakyReLU(0.2); optional spectral normalisation."""
-    conv = nn.Conv2d(cin, cout, 4, stride=2, padding=1)
-    return nn.Sequential(nn.utils.spectral_norm(conv) if spectral else conv, nn.LeakyReLU(0.2))
+def conv_block(cin: int, cout: int, spectral: bool = False, norm: bool = False) -> nn.Sequential:
+    """Stride-2 4x4 convolution (halves H and W), optional BatchNorm, LeakyReLU(0.2).
+    ``spectral=True`` wraps the convolution in spectral normalisation. (B, cin, H, W) -> (B, cout, H/2, W/2)."""
+    conv = nn.Conv2d(cin, cout, 4, stride=2, padding=1, bias=not norm)
+    layers = [nn.utils.spectral_norm(conv) if spectral else conv]
+    if norm:
+        layers.append(nn.BatchNorm2d(cout))
+    return nn.Sequential(*layers, nn.LeakyReLU(0.2))
 
 
 class Generator(nn.Module):
@@ -54,6 +65,7 @@ class Generator(nn.Module):
     def __init__(self, z_dim: int = 64, width: int = 32):
         super().__init__()
         self.z_dim, self.width = z_dim, width
+        self.config = dict(z_dim=z_dim, width=width)
         self.fc = nn.Sequential(nn.Linear(z_dim, 2 * width * 49), nn.BatchNorm1d(2 * width * 49), nn.ReLU())
         self.net = nn.Sequential(
             nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
@@ -67,29 +79,65 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """images (B, 1, 28, 28) in [-1, 1] -> logits (B,). With ``patch=True`` it returns a 7x7 map of logits,
-    one per overlapping patch (a PatchGAN, as VQ-GAN uses): (B, 7, 7)."""
+    """images (B, C, H, W) in [-1, 1], H and W multiples of 4 -> logits (B,).
 
-    def __init__(self, width: int = 32, spectral: bool = False, patch: bool = False):
+    Two stride-2 conv blocks (H -> H/2 -> H/4) and a linear head. With ``patch=True`` the head is a 3x3
+    convolution instead and the output is one logit per overlapping patch, (B, H/4, W/4): a PatchGAN, as
+    VQ-GAN uses. ``spectral=True`` puts spectral normalisation on every layer; ``norm=True`` adds BatchNorm
+    after the second convolution, as in DCGAN (real and fake batches then go through D separately).
+    """
+
+    def __init__(self, width: int = 32, spectral: bool = False, patch: bool = False, in_channels: int = 1,
+                 image_size: int = 28, norm: bool = False):
         super().__init__()
+        if image_size % 4:
+            raise ValueError(f"image_size must be a multiple of 4 (two stride-2 blocks), got {image_size}.")
         self.width, self.spectral, self.patch = width, spectral, patch
-        self.features = nn.Sequential(conv_block(1, width, spectral), conv_block(width, 2 * width, spectral))
-        head = nn.Conv2d(2 * width, 1, 3, padding=1) if patch else nn.Linear(2 * width * 49, 1)
+        self.in_channels, self.image_size = in_channels, image_size
+        self.config = dict(width=width, spectral=spectral, patch=patch, in_channels=in_channels,
+                           image_size=image_size, norm=norm)
+        self.features = nn.Sequential(conv_block(in_channels, width, spectral),
+                                      conv_block(width, 2 * width, spectral, norm))
+        side = image_size // 4
+        head = nn.Conv2d(2 * width, 1, 3, padding=1) if patch else nn.Linear(2 * width * side * side, 1)
         self.head = nn.utils.spectral_norm(head) if spectral else head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"expected images of shape (B, 1, 28, 28), got {tuple(x.shape)}.")
+        want = (self.in_channels, self.image_size, self.image_size)
+        if x.ndim != 4 or x.shape[1] != self.in_channels or (not self.patch and tuple(x.shape[1:]) != want):
+            raise ValueError(f"expected images of shape (B, {', '.join(map(str, want))}), got {tuple(x.shape)}.")
         h = self.features(x)
         return self.head(h)[:, 0] if self.patch else self.head(h.flatten(1))[:, 0]
 
 
+def save_gan_config(path: str | Path, G: Generator, D: Discriminator) -> None:
+    """Add both models' constructor arguments to the checkpoint that ``train`` wrote at ``path``."""
+    ckpt = load_checkpoint(path)
+    ckpt["config"] = {"G": dict(G.config), "D": dict(D.config)}
+    save_checkpoint(path, ckpt)
+
+
+def load_gan(path: str | Path, device: torch.device | str = "cpu") -> tuple[Generator, Discriminator]:
+    """Rebuild (G, D) in eval mode from a checkpoint written by ``train(..., state={"G": G, "D": D, ...})``
+    and :func:`save_gan_config`."""
+    ckpt = load_checkpoint(path, map_location=device)
+    if "config" not in ckpt:
+        raise ValueError(f"{path} has no model config; run the GAN chapter (it calls save_gan_config) first.")
+    G = Generator(**ckpt["config"]["G"]).to(device)
+    D = Discriminator(**ckpt["config"]["D"]).to(device)
+    load_state(G, ckpt["state"]["G"], path)
+    load_state(D, ckpt["state"]["D"], path)
+    return G.eval(), D.eval()
+
+
 def load_generator(path: str | Path, device: torch.device | str = "cpu") -> Generator:
-    """Rebuild the generator from a checkpoint written by ``train(..., state={"G": G, ...})``."""
-    state = load_checkpoint(path, map_location=device)["state"]["G"]
-    z_dim = state["fc.0.weight"].shape[1]
-    width = state["net.3.weight"].shape[0]
-    model = Generator(z_dim, width).to(device)
+    """Rebuild the generator from a checkpoint written by ``train(..., state={"G": G, ...})`` (with or without
+    :func:`save_gan_config`: the sizes are read from the weights when the config is missing)."""
+    ckpt = load_checkpoint(path, map_location=device)
+    state = ckpt["state"]["G"]
+    config = ckpt.get("config", {}).get("G") or dict(z_dim=state["fc.0.weight"].shape[1],
+                                                       width=state["net.3.weight"].shape[0])
+    model = Generator(**config).to(device)
     load_state(model, state, path)
     return model.eval()
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import load_checkpoint, load_state
+from ..checkpoint import CheckpointError, load_checkpoint, load_state
 from .ae import ConvDecoder, ConvEncoder, _check_images
 
 
@@ -19,14 +19,28 @@ class ConvVAE(nn.Module):
     """q_phi(z|x) = N(mu(x), diag sigma^2(x)) and p_theta(x|z) = Bernoulli(sigmoid(logits(z))).
 
     ``encode``: (B, 1, 28, 28) -> mu, logvar, each (B, latent_dim).
-    ``decoder_logits``: (B, latent_dim) -> Bernoulli logits (B, 1, 28, 28); ``decode`` gives the means in [0, 1].
+    ``decoder_logits`` (a module): (B, latent_dim) -> Bernoulli **logits** (B, 1, 28, 28), for the likelihood.
+    ``decode``: (B, latent_dim) -> Bernoulli **means** (probabilities) in [0, 1], for pictures; the same
+    convention as chapter 1's ``ConvAutoencoder.decode``.
+    The constructor arguments travel in the state dict (``config``), so :func:`load_vae` rebuilds the model.
     """
 
     def __init__(self, latent_dim: int = 16, width: int = 32):
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim, self.width = latent_dim, width
         self.encoder = ConvEncoder(2 * latent_dim, width)
         self.decoder_logits = ConvDecoder(latent_dim, width)
+
+    @property
+    def config(self) -> dict[str, int]:
+        return {"latent_dim": self.latent_dim, "width": self.width}
+
+    def get_extra_state(self) -> dict[str, int]:   # saved as "_extra_state" in state_dict()
+        return self.config
+
+    def set_extra_state(self, state: dict[str, int]) -> None:
+        if state != self.config:
+            raise RuntimeError(f"checkpoint holds a ConvVAE{state}, this model is ConvVAE{self.config}")
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=1)
@@ -38,7 +52,7 @@ class ConvVAE(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One reparameterised pass: returns (logits (B,1,28,28), mu (B,D), logvar (B,D))."""
         mu, logvar = self.encode(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)   # sigma = exp(logvar / 2), not the variance
         return self.decoder_logits(z), mu, logvar
 
 
@@ -74,21 +88,28 @@ def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
 
 
 @torch.no_grad()
-def iwae_bound(model: ConvVAE, x: torch.Tensor, k: int, chunk: int = 256) -> torch.Tensor:
+def iwae_bound(model: ConvVAE, x: torch.Tensor, k: int, batch: int = 4096) -> torch.Tensor:
     """L_k = log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x): a lower bound on log p(x) that rises with k
-    (L_1 is the ELBO). x: (B, 1, 28, 28) binary -> (B,) nats. Samples are drawn ``chunk`` at a time."""
+    (L_1 is the ELBO). x: (B, 1, 28, 28) binary -> (B,) nats.
+
+    Memory-safe: the decoder never sees more than ``batch`` images at once (images and samples are chunked)."""
     _check_images(x)
+    if k < 1:
+        raise ValueError(f"k must be a positive number of importance samples, got {k}.")
+    if x.shape[0] > batch:
+        return torch.cat([iwae_bound(model, xb, k, batch) for xb in x.split(batch)])
     mu, logvar = model.encode(x)
+    per_pass = max(1, batch // x.shape[0])                                      # samples per decoder pass
     log_w = []
-    for start in range(0, k, chunk):
-        n = min(chunk, k - start)
+    for start in range(0, k, per_pass):
+        n = min(per_pass, k - start)
         eps = torch.randn(n, *mu.shape, device=x.device)
         z = mu + torch.exp(0.5 * logvar) * eps                                  # (n, B, D)
         logits = model.decoder_logits(z.flatten(0, 1))                          # (n*B, 1, 28, 28)
         log_px_z = bernoulli_log_likelihood(logits, x.repeat(n, 1, 1, 1)).view(n, -1)
         log_pz = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
         log_qz = _log_normal(z, mu, logvar)
-        log_w.append(log_px_z + log_pz - log_qz)
+        log_w.append(log_px_z + log_pz - log_qz)                               # (n, B)
     return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
 
 
@@ -97,10 +118,12 @@ def nats_to_bits_per_dim(nats: float, dims: int = 784) -> float:
 
 
 def load_vae(path: str | Path, device: torch.device | str = "cpu") -> ConvVAE:
-    """Rebuild a ConvVAE from a checkpoint written by ``train(..., state={"model": vae, ...})``."""
+    """Rebuild a ConvVAE from a checkpoint written by ``train(..., state={"model": vae, ...})``, e.g.
+    ``load_vae(checkpoint_dir(P.name) / "vae.pt")``. The constructor arguments come from the stored config."""
     state = load_checkpoint(path, map_location=device)["state"]["model"]
-    latent_dim = state["decoder_logits.fc.0.weight"].shape[1]
-    width = state["encoder.net.0.weight"].shape[0]
-    model = ConvVAE(latent_dim, width).to(device)
+    config = state.get("_extra_state")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} holds no ConvVAE config; it was not written from a ConvVAE. Train it again.")
+    model = ConvVAE(**config).to(device)
     load_state(model, state, path)
     return model.eval()

@@ -1,0 +1,192 @@
+"""Load the models that chapters 1-4 saved, or train a short stand-in when a checkpoint is missing.
+
+The comparison chapter (6) must also run on its own (e.g. on Colab). Each ``load_*`` function looks for the
+chapter's checkpoint in ``ckpt_dir``; if it is absent it trains the chapter's reference model for ``steps``
+steps with the chapter's recipe into ``<name>_quick.pt`` (never into the chapter's own file, so a later run of
+that chapter is not disturbed) and says so. A chapter checkpoint that no longer fits the model class (written by
+an older version of the chapter) is treated as missing. Every function returns a :class:`Loaded`.
+
+Images are (N, 1, 28, 28) in [0, 1]; every ``sample`` function returns images in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoint import CheckpointError, load_checkpoint, load_state
+from .models.ae import ConvAutoencoder
+from .models.gan import Discriminator, Generator, d_loss, g_loss_nonsaturating, load_generator
+from .models.vae import ConvVAE, load_vae, neg_elbo
+from .models.vq import VQVAE, TokenPrior, load_model, save_config, tokenize_all
+from .training import train
+
+
+@dataclass
+class Loaded:
+    """A model, where it came from, and how long its training took (``History.seconds`` in its checkpoint)."""
+
+    model: nn.Module
+    train_seconds: float
+    source: str                       # "chapter N" or "quick stand-in (chapter N not run)"
+    extra: nn.Module | None = None    # the VQ-VAE's token prior
+
+
+def checkpoint_seconds(path: Path) -> float:
+    return float(load_checkpoint(path).get("history", {}).get("seconds", math.nan))
+
+
+def _try_load(load, *paths: Path):
+    """``load()`` if every path exists and the checkpoint fits the current model class, else None."""
+    if not all(p.exists() for p in paths):
+        return None
+    try:
+        return load()
+    except (CheckpointError, KeyError, ValueError, RuntimeError):   # written by an older version of the chapter
+        return None
+
+
+def _adam_step(model_loss, opt):
+    def step(batch):
+        losses = model_loss(batch[0])
+        opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        opt.step()
+        return losses
+    return step
+
+
+def load_ae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
+    """Chapter 1's 2-D ConvAutoencoder (``ae.pt``), trained on grey images with the summed squared error."""
+    path, source = ckpt_dir / "ae.pt", "chapter 1"
+    if _try_load(lambda: _ae_from(path, device), path) is None:
+        path, source = ckpt_dir / "ae_quick.pt", "quick stand-in (chapter 1 not run)"
+        torch.manual_seed(0)
+        model = ConvAutoencoder(2).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+        loss = _adam_step(lambda x: {"loss": ((model(x) - x) ** 2).flatten(1).sum(1).mean()}, opt)
+        train(loss, x_train, steps=steps, batch_size=128, state={"model": model, "opt": opt}, checkpoint=path,
+              desc="AE (stand-in)")
+    return Loaded(_ae_from(path, device), checkpoint_seconds(path), source)
+
+
+def _ae_from(path: Path, device: torch.device | str) -> ConvAutoencoder:
+    state = load_checkpoint(path, map_location=device)["state"]["model"]
+    model = ConvAutoencoder(state["decoder_logits.fc.0.weight"].shape[1], state["encoder.net.0.weight"].shape[0])
+    load_state(model, state, path)
+    return model.to(device).eval()
+
+
+def load_vae_model(ckpt_dir: Path, x_train_binary: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
+    """Chapter 2's ConvVAE (``vae.pt``, 16-D latent, Bernoulli decoder on binarised images)."""
+    path, source = ckpt_dir / "vae.pt", "chapter 2"
+    if _try_load(lambda: load_vae(path, device), path) is None:
+        path, source = ckpt_dir / "vae_quick.pt", "quick stand-in (chapter 2 not run)"
+        torch.manual_seed(0)
+        model = ConvVAE(16).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+        loss = _adam_step(lambda x: {"loss": neg_elbo(model, x)[0].mean()}, opt)
+        train(loss, x_train_binary, steps=steps, batch_size=128, state={"model": model, "opt": opt},
+              checkpoint=path, desc="VAE (stand-in)")
+    return Loaded(load_vae(path, device), checkpoint_seconds(path), source)
+
+
+def load_vqvae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, prior_steps: int,
+               device: torch.device | str) -> Loaded:
+    """Chapter 3's VQ-VAE (``vqvae.pt``) and its token prior (``vqvae_prior.pt``) in ``extra``.
+    ``train_seconds`` is the sum of both trainings."""
+    path, prior_path, source = ckpt_dir / "vqvae.pt", ckpt_dir / "vqvae_prior.pt", "chapter 3"
+    if _try_load(lambda: (load_model(path, device), load_model(prior_path, device)), path, prior_path) is None:
+        path, prior_path = ckpt_dir / "vqvae_quick.pt", ckpt_dir / "vqvae_prior_quick.pt"
+        source = "quick stand-in (chapter 3 not run)"
+        torch.manual_seed(0)
+        model = VQVAE(num_codes=64, code_dim=16).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+
+        def vq_loss(x):
+            x_hat, _, stats = model(x)
+            recon = F.mse_loss(x_hat, x)
+            return {"loss": recon + stats["loss"], "recon": recon.detach(), "usage": stats["usage"]}
+
+        train(_adam_step(vq_loss, opt), x_train, steps=steps, batch_size=128, state={"model": model, "opt": opt},
+              checkpoint=path, desc="VQ-VAE (stand-in)")
+        save_config(path, model)
+        tokens = tokenize_all(model.eval(), x_train)
+        prior = TokenPrior(64).to(device)
+        popt = torch.optim.AdamW(prior.parameters(), lr=3e-3, weight_decay=0.01)
+        train(_adam_step(lambda t: {"loss": prior.nll(t)}, popt), tokens, steps=prior_steps, batch_size=32,
+              state={"model": prior, "opt": popt}, checkpoint=prior_path, desc="token prior (stand-in)")
+        save_config(prior_path, prior)
+    model, prior = load_model(path, device), load_model(prior_path, device)
+    return Loaded(model, checkpoint_seconds(path) + checkpoint_seconds(prior_path), source, extra=prior)
+
+
+def load_gan(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
+    """Chapter 4's DCGAN generator (``gan.pt``, state ``"G"``), trained on images scaled to [-1, 1]."""
+    path, source = ckpt_dir / "gan.pt", "chapter 4"
+    if _try_load(lambda: load_generator(path, device), path) is None:
+        path, source = ckpt_dir / "gan_quick.pt", "quick stand-in (chapter 4 not run)"
+        torch.manual_seed(0)
+        G, D = Generator(64).to(device), Discriminator().to(device)
+        opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+
+        def step(batch):
+            x = batch[0] * 2 - 1
+            fake = G(torch.randn(x.shape[0], G.z_dim, device=x.device))
+            loss_d = d_loss(D(x), D(fake.detach()))
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            loss_g = g_loss_nonsaturating(D(fake))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            return {"loss_d": loss_d, "loss_g": loss_g}
+
+        train(step, x_train, steps=steps, batch_size=64, state={"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d},
+              checkpoint=path, desc="GAN (stand-in)")
+    return Loaded(load_generator(path, device), checkpoint_seconds(path), source)
+
+
+# ----- samplers: n images in [0, 1] ------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def sample_vae(vae: ConvVAE, n: int, temperature: float = 1.0) -> torch.Tensor:
+    """z ~ N(0, t^2 I), decoded to Bernoulli means (grey values in [0, 1])."""
+    dev = next(vae.parameters()).device
+    return vae.decode(temperature * torch.randn(n, vae.latent_dim, device=dev))
+
+
+@torch.no_grad()
+def sample_vqvae(vqvae: VQVAE, prior: TokenPrior, n: int, temperature: float = 1.0,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Token maps drawn by the prior, one token at a time, decoded by the VQ-VAE."""
+    return vqvae.decode_tokens(prior.sample(n, temperature=temperature, generator=generator))
+
+
+@torch.no_grad()
+def sample_gan(G: Generator, n: int, temperature: float = 1.0) -> torch.Tensor:
+    """G(z), z ~ N(0, t^2 I), mapped from [-1, 1] to [0, 1]."""
+    dev = next(G.parameters()).device
+    return (G(temperature * torch.randn(n, G.z_dim, device=dev)) + 1) / 2
+
+
+@torch.no_grad()
+def fit_code_gaussian(ae: ConvAutoencoder, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (k,) and Cholesky factor (k, k) of a Gaussian fitted to the AE's codes of ``images``."""
+    z = torch.cat([ae.encode(images[i:i + 1000]) for i in range(0, len(images), 1000)]).double()
+    cov = torch.cov(z.T) + 1e-6 * torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
+    return z.mean(0).float(), torch.linalg.cholesky(cov).float()
+
+
+@torch.no_grad()
+def sample_ae_gaussian(ae: ConvAutoencoder, mean: torch.Tensor, chol: torch.Tensor, n: int) -> torch.Tensor:
+    """Decode codes drawn from the Gaussian fitted by :func:`fit_code_gaussian` (not a model the AE learned)."""
+    return ae.decode(mean + torch.randn(n, len(mean), device=mean.device) @ chol.T)

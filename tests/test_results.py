@@ -1,0 +1,125 @@
+"""Recorded numbers (results) and the status-page report."""
+
+import json
+import os
+
+import pytest
+
+from genviz_utils import report
+from genviz_utils.report import collect, main, to_markdown
+from genviz_utils.results import read, record, results_dir
+
+
+def test_results_dir_follows_env(tmp_path):
+    assert results_dir() == tmp_path / "results" and results_dir().is_dir()
+
+
+def test_record_merges_and_reads_back(tmp_path):
+    assert read("vae") == {}
+    path = record("vae", fid=1.5, profile="smoke", device="cpu")
+    assert path == tmp_path / "results" / "vae.json"
+    record("vae", train_seconds=3.0, fid=1.25)  # later values win, others are kept
+    assert read("vae") == {"fid": 1.25, "train_seconds": 3.0, "profile": "smoke", "device": "cpu"}
+    assert json.loads(path.read_text()) == read("vae")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["vae.json"]  # no temp files
+    assert read("ae") == {}
+
+
+def test_record_converts_numpy_like_values():
+    np = pytest.importorskip("numpy")
+    record("ae", recon_mse=np.float32(0.25), n=3)
+    assert read("ae") == {"recon_mse": 0.25, "n": 3}
+
+
+def test_read_of_a_corrupt_file_is_empty_and_record_repairs_it():
+    (results_dir() / "gan.json").write_text("{not json")
+    assert read("gan") == {}
+    record("gan", fid=9.0)
+    assert read("gan") == {"fid": 9.0}
+
+
+def _fill(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, d in {
+        "gan": {"fid": 30.0, "profile": "smoke", "device": "cpu"},
+        "zeta": {"x": 1},
+        "vqvae": {"recon_mse": 0.02, "profile": "smoke", "device": "cuda"},
+        "ae": {"recon_mse": 0.03, "train_seconds": 12.0, "alpha": 1, "profile": "smoke", "device": "cpu"},
+        "alpha": {"y": 2},
+        "vae": {"fid": 40.123456, "kl": {"mean": 3.0, "max": 5}, "profile": "book", "device": "cpu"},
+    }.items():
+        (folder / f"{name}.json").write_text(json.dumps(d))
+
+
+def test_collect_shape_and_order(tmp_path):
+    _fill(tmp_path / "r")
+    m = collect(tmp_path / "r")
+    assert set(m) == {"profile", "device", "models"}
+    assert list(m["models"]) == ["ae", "vae", "vqvae", "gan", "alpha", "zeta"]
+    assert m["profile"] == "book, smoke" and m["device"] == "cpu, cuda"
+    assert m["models"]["ae"] == {"recon_mse": 0.03, "train_seconds": 12.0, "alpha": 1}  # profile/device lifted out
+
+
+def test_collect_empty_folder(tmp_path):
+    assert collect(tmp_path) == {"profile": None, "device": None, "models": {}}
+
+
+def test_to_markdown(tmp_path):
+    _fill(tmp_path / "r")
+    md = to_markdown(collect(tmp_path / "r"))
+    assert md.startswith("Profile: **book, smoke**; device: **cpu, cuda**.")
+    assert md.index("### `ae`") < md.index("### `vae`") < md.index("### `vqvae`") < md.index("### `gan`")
+    ae = md[md.index("### `ae`"):md.index("### `vae`")]
+    # fid, train_seconds, recon_mse first, then the rest alphabetically
+    assert ae.index("`train_seconds`") < ae.index("`recon_mse`") < ae.index("`alpha`")
+    assert "| `fid` | 40.12 |" in md and "| `kl` | mean: 3, max: 5 |" in md
+    assert "No chapter" in to_markdown({"profile": None, "device": None, "models": {}})
+
+
+def test_main_writes_json_and_markdown(tmp_path, capsys):
+    record("vae", fid=1.5, profile="smoke", device="cpu")
+    record("ae", recon_mse=0.1, profile="smoke", device="cpu")
+    out_json, out_md = tmp_path / "b" / "metrics.json", tmp_path / "g" / "metrics.md"
+    argv = ["--results", str(results_dir()), "--json", str(out_json), "--markdown", str(out_md)]
+    main(argv)
+    m = json.loads(out_json.read_text())
+    assert m == {"profile": "smoke", "device": "cpu", "models": {"ae": {"recon_mse": 0.1}, "vae": {"fid": 1.5}}}
+    assert list(m["models"]) == ["ae", "vae"]
+    assert out_md.read_text() == to_markdown(m)
+    assert "2 chapters" in capsys.readouterr().out
+    # unchanged Markdown is not rewritten (no needless Sphinx rebuild)
+    os.utime(out_md, (1_000_000, 1_000_000))
+    main(argv)
+    assert out_md.stat().st_mtime == 1_000_000
+    record("gan", fid=3.0)
+    main(argv)
+    assert out_md.stat().st_mtime != 1_000_000 and "### `gan`" in out_md.read_text()
+
+
+def test_main_without_results_folder(tmp_path):
+    main(["--results", str(tmp_path / "none"), "--json", str(tmp_path / "m.json"), "--markdown",
+          str(tmp_path / "m.md")])
+    assert json.loads((tmp_path / "m.json").read_text()) == {"profile": None, "device": None, "models": {}}
+    assert "No chapter has recorded results yet" in (tmp_path / "m.md").read_text()
+
+
+def test_models_order_constant():
+    assert report.MODELS[:4] == ("ae", "vae", "vqvae", "gan")
+
+
+def test_main_requires_arguments():
+    with pytest.raises(SystemExit):
+        main([])
+
+
+def test_bench_table_on_the_status_page(tmp_path):
+    bench = {"device": "cpu", "batch_size": 128, "peak_gflops": 200.0,
+             "models": {"ae": {"img_s": 9000.0, "baseline_img_s": 6000.0, "speedup": 1.5, "gflops": 150.0,
+                               "utilization": 0.75}}}
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    md = tmp_path / "m.md"
+    argv = ["--results", str(tmp_path / "none"), "--json", str(tmp_path / "m.json"), "--markdown", str(md)]
+    main(argv + ["--bench", str(tmp_path / "missing.json")])
+    assert "throughput" not in md.read_text()
+    main(argv + ["--bench", str(tmp_path / "bench.json")])
+    assert "| `ae` | 9000 | 6000 | 1.50x | 150.0 | 75 % |" in md.read_text()

@@ -1,0 +1,190 @@
+"""The training loop: NaN guard, exact resume, checkpoint errors, history."""
+
+import math
+
+import pytest
+import torch
+
+from genviz_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from genviz_utils.models.ae import ConvAutoencoder
+from genviz_utils.training import History, NonFiniteLossError, train
+
+X = torch.rand(256, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+
+
+def _setup(seed=0):
+    torch.manual_seed(seed)
+    model = ConvAutoencoder(latent_dim=2, width=4)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    return model, opt
+
+
+def _step_fn(model, opt, crash_at=None, counter=None):
+    def step(batch):
+        if counter is not None:
+            counter.append(1)
+            if len(counter) == crash_at:
+                raise KeyboardInterrupt  # the reader stops the kernel
+        (x,) = batch
+        noisy = x + 0.1 * torch.randn_like(x)  # randomness inside the step: the RNG state must be restored
+        loss = ((model(noisy) - x) ** 2).sum((1, 2, 3)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"loss": loss}
+    return step
+
+
+def _run(model, opt, ckpt, steps, **kw):
+    return train(_step_fn(model, opt, **kw.pop("fn_kw", {})), X, steps=steps, batch_size=32,
+                 state={"model": model, "opt": opt}, checkpoint=ckpt, log_every=1, progress=False, **kw)
+
+
+def _assert_same_weights(m1, m2):
+    for (name, p1), p2 in zip(m1.state_dict().items(), m2.state_dict().values(), strict=True):
+        assert torch.equal(p1, p2), f"{name} differs after resume"
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    m1, o1 = _setup()
+    h1 = _run(m1, o1, tmp_path / "a.pt", 20)
+    m2, o2 = _setup()
+    h2 = _run(m2, o2, tmp_path / "b.pt", 10)
+    assert h2.steps == list(range(10)) and load_checkpoint(tmp_path / "b.pt")["step"] == 10
+    torch.manual_seed(999)  # a different global RNG state in the "new session"
+    m3, o3 = _setup(seed=5)  # fresh objects, different init: everything must come from the checkpoint
+    h3 = _run(m3, o3, tmp_path / "b.pt", 20)
+    _assert_same_weights(m1, m3)
+    for k in o1.state_dict()["state"]:
+        assert torch.equal(o1.state_dict()["state"][k]["exp_avg"], o3.state_dict()["state"][k]["exp_avg"])
+    assert h3.steps == list(range(20)) and h3["loss"] == h1["loss"]
+    # a finished run does no more steps and changes nothing
+    m4, o4 = _setup(seed=7)
+    calls = []
+    h4 = _run(m4, o4, tmp_path / "b.pt", 20, fn_kw={"counter": calls})
+    assert calls == [] and h4.steps == h1.steps
+    _assert_same_weights(m1, m4)
+
+
+def test_resume_after_a_crash_between_checkpoints(tmp_path):
+    m1, o1 = _setup()
+    _run(m1, o1, None, 16)
+    m2, o2 = _setup()
+    with pytest.raises(KeyboardInterrupt):  # crash during step 12: the last checkpoint is at step 10
+        _run(m2, o2, tmp_path / "c.pt", 16, checkpoint_every=5, fn_kw={"counter": [], "crash_at": 13})
+    assert load_checkpoint(tmp_path / "c.pt")["step"] == 10
+    m3, o3 = _setup(seed=3)
+    h3 = _run(m3, o3, tmp_path / "c.pt", 16, checkpoint_every=5)
+    _assert_same_weights(m1, m3)
+    assert h3.steps == list(range(16))
+
+
+def test_resume_false_starts_from_scratch(tmp_path):
+    m1, o1 = _setup()
+    _run(m1, o1, tmp_path / "r.pt", 4)
+    m2, o2 = _setup()
+    _run(m2, o2, None, 2)
+    m3, o3 = _setup()
+    h3 = _run(m3, o3, tmp_path / "r.pt", 2, resume=False)
+    assert h3.steps == [0, 1] and load_checkpoint(tmp_path / "r.pt")["step"] == 2
+    _assert_same_weights(m2, m3)
+
+
+def test_nan_loss_names_loss_step_and_checkpoint(tmp_path):
+    model, _ = _setup()
+    calls = []
+
+    def step(batch):
+        calls.append(1)
+        return {"recon": torch.tensor(1.0), "kl": math.nan if len(calls) == 8 else 0.5}
+
+    with pytest.raises(NonFiniteLossError) as err:
+        train(step, X[:64], steps=20, batch_size=16, state={"m": model}, checkpoint=tmp_path / "c.pt",
+              checkpoint_every=5, progress=False)
+    msg = str(err.value)
+    assert "'kl'" in msg and "nan" in msg and "step 7" in msg and str(tmp_path / "c.pt") in msg
+    assert "learning rate" in msg
+    assert len(calls) == 8  # stopped at once
+    saved = load_checkpoint(tmp_path / "c.pt")
+    assert saved["step"] == 5 and all(math.isfinite(v) for v in saved["history"]["values"]["kl"])
+
+
+def test_inf_loss_without_checkpoint():
+    def step(batch):
+        return {"loss": torch.tensor(float("inf"))}
+
+    with pytest.raises(NonFiniteLossError, match="'loss' became inf at step 0") as err:
+        train(step, X[:8], steps=3, batch_size=4, state={}, progress=False)
+    assert "checkpoint" not in str(err.value)
+    assert isinstance(err.value, FloatingPointError)
+
+
+def test_nan_before_first_checkpoint_names_none(tmp_path):
+    def step(batch):
+        return {"loss": math.nan}
+
+    with pytest.raises(NonFiniteLossError) as err:
+        train(step, X[:8], steps=3, batch_size=4, state={}, checkpoint=tmp_path / "c.pt", progress=False)
+    assert "last good checkpoint" not in str(err.value) and not (tmp_path / "c.pt").exists()
+
+
+def test_resume_from_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    (tmp_path / "c.pt").write_bytes(b"garbage")
+    model, opt = _setup()
+    with pytest.raises(CheckpointError, match="corrupt.*Delete it"):
+        _run(model, opt, tmp_path / "c.pt", 2)
+
+
+def test_resume_from_another_models_checkpoint(tmp_path):
+    other = ConvAutoencoder(latent_dim=3, width=4)
+    other_opt = torch.optim.Adam(other.parameters())
+    _run(other, other_opt, tmp_path / "c.pt", 1)
+    model, opt = _setup()
+    with pytest.raises(CheckpointError, match="different model"):
+        _run(model, opt, tmp_path / "c.pt", 2)
+
+
+def test_resume_from_checkpoint_without_entry(tmp_path):
+    save_checkpoint(tmp_path / "c.pt", {"state": {}, "rng": {}, "history": {}, "step": 0})
+    model, opt = _setup()
+    with pytest.raises(CheckpointError, match="no entry 'model'"):
+        _run(model, opt, tmp_path / "c.pt", 2)
+
+
+def test_mismatched_data_lengths():
+    with pytest.raises(ValueError, match="same first dimension"):
+        train(lambda b: {"l": 0.0}, (torch.zeros(4, 1), torch.zeros(5)), steps=1, batch_size=2, state={},
+              progress=False)
+
+
+def test_batches_follow_batch_indices_and_tuples_pass_through():
+    from genviz_utils.data import batch_indices
+
+    x, y = torch.arange(12.0), torch.arange(12)
+    seen = []
+
+    def step(batch):
+        bx, by = batch
+        assert torch.equal(bx.long(), by)
+        seen.append(by)
+        return {"loss": 0.0}
+
+    train(step, (x, y), steps=5, batch_size=4, state={}, seed=2, progress=False)
+    assert all(torch.equal(b, batch_indices(12, 4, s, 2)) for s, b in enumerate(seen))
+
+
+def test_log_every_keeps_the_last_step():
+    h = train(lambda b: {"loss": 1.0, "aux": torch.tensor(2.0)}, X[:8], steps=25, batch_size=4, state={},
+              log_every=10, progress=False)
+    assert h.steps == [0, 10, 20, 24] and h["aux"] == [2.0] * 4 and h.seconds >= 0
+
+
+def test_history_helpers():
+    h = History()
+    for s, v in enumerate([4.0, 2.0, 1.0]):
+        h.log(s, {"loss": v})
+    assert h.last("loss") == 1.0 and h.last("loss", 2) == 1.5 and h["loss"] == [4.0, 2.0, 1.0]
+    h2 = History.from_state(h.state_dict())
+    assert h2.steps == h.steps and h2.values == h.values and h2.values is not h.values
+    with pytest.raises(KeyError):
+        h["missing"]
