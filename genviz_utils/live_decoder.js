@@ -1,14 +1,16 @@
 // Forward pass of genviz_utils.models.ae.ConvDecoder in plain JavaScript, so that a latent explorer works in a
-// static web page with no Python kernel. Layers: Linear(d -> 2w*7*7) + SiLU, ConvTranspose2d(2w -> w, 4, s2, p1)
-// + SiLU, ConvTranspose2d(w -> 1, 4, s2, p1), sigmoid. Weights arrive as base64 float32 in PyTorch's layouts.
+// static web page with no Python kernel. Layers: Linear(d -> 2w*7*7) + act, ConvTranspose2d(2w -> w, 4, s2, p1)
+// + act, ConvTranspose2d(w -> 1, 4, s2, p1), sigmoid, where act is spec.activation: "silu" (the default, for
+// specs without the field) or "relu" (the GAN generator, BatchNorm folded in and tanh turned into a sigmoid by
+// live.py). Weights arrive as base64 float32 in PyTorch's layouts.
 (function () {
-  if (window.genvizLive) return;
+  if (window.genvizLive && window.genvizLive.version >= 2) return;  // an older copy on the page is replaced
   function f32(b64) {
     const bin = atob(b64), bytes = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
     return new Float32Array(bytes.buffer);
   }
-  const silu = (v) => v / (1 + Math.exp(-v));
+  const ACTIVATIONS = { silu: (v) => v / (1 + Math.exp(-v)), relu: (v) => (v > 0 ? v : 0) };
   // x: (cin, h, w) flat; weight: (cin, cout, k, k) as PyTorch stores ConvTranspose2d; stride 2, padding 1.
   function convT(x, cin, h, w, W, b, cout, k) {
     const H = 2 * h, Wd = 2 * w, out = new Float32Array(cout * H * Wd);
@@ -36,15 +38,16 @@
   function makeDecoder(spec) {
     const P = {};
     for (const [name, b64] of Object.entries(spec.weights)) P[name] = f32(b64);
-    const d = spec.in_dim, w = spec.width, c1 = 2 * w;
+    const d = spec.in_dim, w = spec.width, c1 = 2 * w, act = ACTIVATIONS[spec.activation || "silu"];
+    if (!act) throw new Error("genvizLive: unknown activation " + spec.activation);
     return function decode(z) {          // z: array of d numbers -> Float32Array(28*28) in [0, 1]
       const h = new Float32Array(c1 * 49);
       for (let r = 0; r < c1 * 49; r++) {
         let s = P["fc.0.bias"][r];
         for (let c = 0; c < d; c++) s += P["fc.0.weight"][r * d + c] * z[c];
-        h[r] = silu(s);
+        h[r] = act(s);
       }
-      const a = convT(h, c1, 7, 7, P["net.0.weight"], P["net.0.bias"], w, 4).map(silu);
+      const a = convT(h, c1, 7, 7, P["net.0.weight"], P["net.0.bias"], w, 4).map(act);
       return convT(a, w, 14, 14, P["net.2.weight"], P["net.2.bias"], 1, 4).map((v) => 1 / (1 + Math.exp(-v)));
     };
   }
@@ -61,5 +64,5 @@
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(tmp, 0, 0, canvas.width, canvas.height);
   }
-  window.genvizLive = { makeDecoder, draw, decoders: {} };
+  window.genvizLive = { version: 2, makeDecoder, draw, decoders: (window.genvizLive || {}).decoders || {} };
 })();

@@ -44,11 +44,28 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+# The scoreboard's columns: (key in the results, heading). Written by chapter 6 for every model.
+SCOREBOARD = (("fid", "FD-FMNIST-CNN ↓"), ("precision", "precision ↑"), ("recall", "recall ↑"),
+              ("recon_mse", "recon. MSE ↓"), ("recon_psnr", "PSNR dB ↑"), ("train_seconds", "train s"),
+              ("sample_img_per_s", "samples/s"))
+
+
+def scoreboard(metrics: dict[str, Any]) -> list[str]:
+    """One row per model that recorded at least one scoreboard column (empty list if none did)."""
+    rows = [(name, v) for name, v in metrics["models"].items() if any(k in v for k, _ in SCOREBOARD)]
+    if not rows:
+        return []
+    lines = ["| model | " + " | ".join(h for _, h in SCOREBOARD) + " |", "|---" * (len(SCOREBOARD) + 1) + "|"]
+    for name, v in rows:
+        lines.append(f"| `{name}` | " + " | ".join(_fmt(v[k]) if k in v else "—" for k, _ in SCOREBOARD) + " |")
+    return ["### Scoreboard", "", *lines, "", "Every number each chapter recorded, model by model:", ""]
+
+
 def to_markdown(metrics: dict[str, Any]) -> str:
-    """One table per model: metric name and value."""
+    """A scoreboard (models as rows), then one table per model: metric name and value."""
     if not metrics["models"]:
         return "No chapter has recorded results yet: run `make book`.\n"
-    lines = [f"Profile: **{metrics['profile']}**; device: **{metrics['device']}**.", ""]
+    lines = [f"Profile: **{metrics['profile']}**; device: **{metrics['device']}**.", "", *scoreboard(metrics)]
     for name, values in metrics["models"].items():
         keys = [k for k in _KEYS_FIRST if k in values] + sorted(k for k in values if k not in _KEYS_FIRST)
         lines += [f"### `{name}`", "", "| metric | value |", "|---|---|"]

@@ -123,3 +123,12 @@ def test_bench_table_on_the_status_page(tmp_path):
     assert "throughput" not in md.read_text()
     main(argv + ["--bench", str(tmp_path / "bench.json")])
     assert "| `ae` | 9000 | 6000 | 1.50x | 150.0 | 75 % |" in md.read_text()
+
+
+def test_scoreboard_rows_are_models(tmp_path):
+    _fill(tmp_path / "r")
+    md = to_markdown(collect(tmp_path / "r"))
+    board = md[md.index("### Scoreboard"):md.index("### `ae`")]
+    assert "| `gan` | 30 | — |" in board and "| `vae` | 40.12 |" in board
+    assert "`zeta`" not in board and "`alpha`" not in board          # they recorded no scoreboard column
+    assert "Scoreboard" not in to_markdown({"profile": None, "device": None, "models": {"x": {"y": 1}}})
