@@ -44,7 +44,7 @@ data: $(STAMP) sysdeps
 # extra path (html_extra_path), not _static/, which would load them on every page and draw each widget twice.
 WIDGETS := _build/assets/widgets
 assets: $(WIDGETS)/embed-amd.js
-$(WIDGETS)/embed-amd.js:
+$(WIDGETS)/embed-amd.js: Makefile book/_widgets/require-config.js
 	@command -v npm >/dev/null || { echo "npm is needed to bundle the widget JavaScript (apt-get install npm)"; exit 1; }
 	mkdir -p .cache/npm $(WIDGETS)/@jupyter-widgets/html-manager/dist
 	cd .cache/npm && npm install --silent --no-audit --no-fund --no-package-lock \
@@ -56,6 +56,10 @@ $(WIDGETS)/embed-amd.js:
 	cp book/_widgets/require-config.js $(WIDGETS)/require-config.js
 	@# its fallback module source is a CDN; point it at this site (standard controls are bundled anyway)
 	sed -i 's#https://cdn.jsdelivr.net/npm/#./#g' $(WIDGETS)/embed-amd.js
+	@# its controls typeset labels with MathJax 2's MathJax.Hub.Queue, which throws under this site's MathJax 3
+	@# whenever MathJax has loaded first: use MathJax 3's typesetPromise (and nothing while MathJax starts up)
+	sed -i 's|void 0!==window.MathJax&&MathJax.Hub.Queue(\["Typeset",MathJax.Hub,e\])|void 0!==window.MathJax\&\&(MathJax.typesetPromise?MathJax.typesetPromise([e]):MathJax.Hub\&\&MathJax.Hub.Queue(["Typeset",MathJax.Hub,e]))|g' $(WIDGETS)/embed-amd.js
+	@! grep -q '&&MathJax.Hub.Queue(\["Typeset",MathJax.Hub,e\])}' $(WIDGETS)/embed-amd.js || { echo "could not patch embed-amd.js"; exit 1; }
 
 REPORT_BENCH := --bench _build/bench/bench.json
 
