@@ -76,6 +76,19 @@ def _as_floats(losses: Mapping[str, float | torch.Tensor]) -> dict[str, float]:
     return {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in losses.items()}
 
 
+def fast_layout(*modules: torch.nn.Module) -> None:
+    """On a CPU, store the modules' 4-D (convolution) weights in channels_last order, in place.
+
+    oneDNN's CPU kernels for convolutions, and above all for transposed convolutions, are faster in that layout
+    (``make bench`` measures it). Values, ``state_dict()`` keys and the optimizer's references to the parameters
+    are unchanged. On other devices nothing is done: the gain was measured on CPUs only.
+    """
+    for module in modules:
+        p = next(module.parameters(), None)
+        if p is not None and p.device.type == "cpu":
+            module.to(memory_format=torch.channels_last)
+
+
 def train(
     step_fn: Callable[[tuple[torch.Tensor, ...]], Mapping[str, float | torch.Tensor]],
     data: torch.Tensor | tuple[torch.Tensor, ...],
@@ -101,11 +114,14 @@ def train(
         steps: total number of optimisation steps (a resumed run continues up to this number).
         state: the modules and optimizers to checkpoint, by name.
         checkpoint: file to write every ``checkpoint_every`` steps and at the end; resumed from if it exists.
+
+    On a CPU the modules in ``state`` are put into the faster memory layout of :func:`fast_layout` first.
     """
     tensors = data if isinstance(data, tuple) else (data,)
     n = tensors[0].shape[0]
     if any(t.shape[0] != n for t in tensors):
         raise ValueError(f"all data tensors need the same first dimension, got {[tuple(t.shape) for t in tensors]}.")
+    fast_layout(*(obj for obj in state.values() if isinstance(obj, torch.nn.Module)))
     history, start = History(), 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and resume and ckpt.exists():

@@ -122,7 +122,11 @@ def test_bench_table_on_the_status_page(tmp_path):
     main(argv + ["--bench", str(tmp_path / "missing.json")])
     assert "throughput" not in md.read_text()
     main(argv + ["--bench", str(tmp_path / "bench.json")])
-    assert "| `ae` | 9000 | 6000 | 1.50x | 150.0 | 75 % |" in md.read_text()
+    assert "| `ae` | 9000 | — | 6000 | 1.50x | 150.0 | 75 % |" in md.read_text()
+    bench["models"]["ae"]["img_s_default_layout"] = 7000.0
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    main(argv + ["--bench", str(tmp_path / "bench.json")])
+    assert "| `ae` | 9000 | 7000 | 6000 | 1.50x |" in md.read_text()
 
 
 def test_scoreboard_rows_are_models(tmp_path):

@@ -109,6 +109,24 @@ def test_page(browser, server, path):
         page.close()
 
 
+def test_landing_page_gallery(browser, server):
+    """book/intro.md pastes a teaser figure from each of chapters 1-4 (glued across documents)."""
+    path = "book/intro.html"
+    page, errors, failed = _open(browser, f"{server}/{path}")
+    try:
+        assert not errors, f"console errors on {path}: {errors}"
+        assert not failed, f"failed requests on {path}: {failed}"
+        loaded = page.evaluate("Array.from(document.querySelectorAll('article img'))"
+                               ".filter(i => i.complete && i.naturalWidth > 0).length")
+        assert loaded >= 4, f"{path} shows {loaded} loaded images, expected the 4 chapter teasers"
+    except AssertionError:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / (path.replace("/", "_") + ".png")), full_page=True)
+        raise
+    finally:
+        page.close()
+
+
 def test_no_cdn_reference_anywhere():
     hits = []
     for f in Path(SITE).rglob("*"):
@@ -116,3 +134,11 @@ def test_no_cdn_reference_anywhere():
             text = f.read_text(errors="ignore")
             hits += [f"{f}: {cdn}" for cdn in ("cdn.jsdelivr", "unpkg.com", "cdnjs") if cdn in text]
     assert not hits, "the site must work offline, but it references CDNs:\n" + "\n".join(hits[:10])
+
+
+def test_widget_manager_uses_mathjax_3():
+    """ipywidgets' controls call MathJax 2's ``MathJax.Hub.Queue`` whenever ``window.MathJax`` exists; under this
+    site's MathJax 3 that throws (only when MathJax happened to load first). ``make assets`` patches it."""
+    manager = (Path(SITE) / "widgets" / "embed-amd.js").read_text(errors="ignore")
+    assert "MathJax.typesetPromise([e])" in manager
+    assert '&&MathJax.Hub.Queue(["Typeset",MathJax.Hub,e])}' not in manager, "embed-amd.js is not patched"
