@@ -1,4 +1,4 @@
-"""Load the models that chapters 1-4 saved, or train a short stand-in when a checkpoint is missing.
+"""Load the models that chapters 1-5 saved, or train a short stand-in when a checkpoint is missing.
 
 The comparison chapter (6) must also run on its own (e.g. on Colab). Each ``load_*`` function looks for the
 chapter's checkpoint in ``ckpt_dir``; if it is absent it trains the chapter's reference model for ``steps``
@@ -21,9 +21,10 @@ from torch import nn
 
 from .checkpoint import CheckpointError, load_checkpoint, load_state
 from .models.ae import ConvAutoencoder
-from .models.gan import Discriminator, Generator, d_loss, g_loss_nonsaturating, load_generator
+from .models.gan import Discriminator, Generator, d_hinge_loss, d_loss, g_loss_nonsaturating, load_generator
 from .models.vae import ConvVAE, load_vae, neg_elbo
 from .models.vq import VQVAE, TokenPrior, load_model, save_config, tokenize_all
+from .models.vqgan import VQGAN, generator_objective, load_vqgan, save_vqgan_config
 from .training import train
 
 
@@ -34,7 +35,7 @@ class Loaded:
     model: nn.Module
     train_seconds: float
     source: str                       # "chapter N" or "quick stand-in (chapter N not run)"
-    extra: nn.Module | None = None    # the VQ-VAE's token prior
+    extra: nn.Module | None = None    # the token prior of the VQ-VAE or VQ-GAN
 
 
 def checkpoint_seconds(path: Path) -> float:
@@ -154,6 +155,61 @@ def load_gan(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.de
     return Loaded(load_generator(path, device), checkpoint_seconds(path), source)
 
 
+def load_vqgan_model(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, net: nn.Module, steps: int,
+                     prior_steps: int, device: torch.device | str) -> Loaded:
+    """Chapter 5's VQ-GAN (``vqgan.pt``) and its token prior (``vqgan_prior.pt``) in ``extra``.
+
+    ``train_seconds`` adds the VQ-VAE it started from (recorded by chapter 5 in ``vqgan_base.txt``), the
+    adversarial fine-tuning and the prior. The stand-in starts from ``vqvae`` and fine-tunes it for ``steps`` steps
+    with the reference objective (L1 + perceptual in ``net``'s features + adaptive-weight hinge GAN term, the
+    critic switched on after a third of the steps), then trains a prior for ``prior_steps``.
+    """
+    path, prior_path, source = ckpt_dir / "vqgan.pt", ckpt_dir / "vqgan_prior.pt", "chapter 5"
+    base = math.nan
+    if _try_load(lambda: (load_vqgan(path, device), load_model(prior_path, device)), path, prior_path) is not None:
+        marker = ckpt_dir / "vqgan_base.txt"
+        base = float(marker.read_text().split()[-1]) if marker.exists() else math.nan
+    else:
+        path, prior_path = ckpt_dir / "vqgan_quick.pt", ckpt_dir / "vqgan_prior_quick.pt"
+        source, base = "quick stand-in (chapter 5 not run)", 0.0
+        torch.manual_seed(0)
+        model = VQGAN.from_vqvae(vqvae).train()
+        opt_g = torch.optim.Adam(model.vq.parameters(), 2e-4, betas=(0.5, 0.9))
+        opt_d = torch.optim.Adam(model.disc.parameters(), 2e-4, betas=(0.5, 0.9))
+
+        def step_fn(disc_on: bool):
+            def step(batch):
+                x = batch[0]
+                x_hat, _, stats = model(x)
+                loss, parts = generator_objective(x, x_hat, stats["loss"], model.critic(x_hat), model.last_layer,
+                                                  net, disc_on=disc_on)
+                opt_g.zero_grad(set_to_none=True)
+                loss.backward()
+                opt_g.step()
+                if disc_on:
+                    loss_d = d_hinge_loss(model.critic(x), model.critic(x_hat.detach()))
+                    opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    opt_d.step()
+                    parts["loss_d"] = loss_d
+                return parts
+            return step
+
+        state = {"model": model, "opt_g": opt_g, "opt_d": opt_d}
+        for stop, disc_on in ((steps // 3, False), (steps, True)):
+            train(step_fn(disc_on), x_train, steps=stop, batch_size=64, state=state, checkpoint=path,
+                  desc="VQ-GAN (stand-in)")
+        save_vqgan_config(path, model)
+        tokens = tokenize_all(model.vq.eval(), x_train)
+        prior = TokenPrior(model.num_codes).to(device)
+        popt = torch.optim.AdamW(prior.parameters(), lr=3e-3, weight_decay=0.01)
+        train(_adam_step(lambda t: {"loss": prior.nll(t)}, popt), tokens, steps=prior_steps, batch_size=32,
+              state={"model": prior, "opt": popt}, checkpoint=prior_path, desc="VQ-GAN prior (stand-in)")
+        save_config(prior_path, prior)
+    model, prior = load_vqgan(path, device), load_model(prior_path, device)
+    return Loaded(model, base + checkpoint_seconds(path) + checkpoint_seconds(prior_path), source, extra=prior)
+
+
 # ----- samplers: n images in [0, 1] ------------------------------------------------------------------------------
 
 
@@ -165,9 +221,9 @@ def sample_vae(vae: ConvVAE, n: int, temperature: float = 1.0) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_vqvae(vqvae: VQVAE, prior: TokenPrior, n: int, temperature: float = 1.0,
+def sample_vqvae(vqvae: VQVAE | VQGAN, prior: TokenPrior, n: int, temperature: float = 1.0,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """Token maps drawn by the prior, one token at a time, decoded by the VQ-VAE."""
+    """Token maps drawn by the prior, one token at a time, decoded by the VQ-VAE (or the VQ-GAN)."""
     return vqvae.decode_tokens(prior.sample(n, temperature=temperature, generator=generator))
 
 

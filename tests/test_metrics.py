@@ -187,11 +187,15 @@ def test_model_zoo_stand_ins_and_samplers(tmp_path):
     vae = zoo.load_vae_model(tmp_path, torch.bernoulli(x), 2, "cpu")
     vq = zoo.load_vqvae(tmp_path, x, 2, 2, "cpu")
     gan = zoo.load_gan(tmp_path, x, 2, "cpu")
-    assert all("stand-in" in m.source and m.train_seconds > 0 for m in (ae, vae, vq, gan))
+    net = FMNISTClassifier().eval().requires_grad_(False)                 # untrained: only the plumbing is tested
+    vqgan = zoo.load_vqgan_model(tmp_path, x, vq.model, net, 3, 2, "cpu")
+    assert all("stand-in" in m.source and m.train_seconds > 0 for m in (ae, vae, vq, gan, vqgan))
+    assert vqgan.model.num_codes == vq.model.num_codes and (tmp_path / "vqgan_quick.pt").exists()
     assert (tmp_path / "gan_quick.pt").exists() and not (tmp_path / "gan.pt").exists()
     mean, chol = zoo.fit_code_gaussian(ae.model, x)
     for imgs in (zoo.sample_ae_gaussian(ae.model, mean, chol, 5), zoo.sample_vae(vae.model, 5),
-                 zoo.sample_vqvae(vq.model, vq.extra, 5), zoo.sample_gan(gan.model, 5, temperature=0.5)):
+                 zoo.sample_vqvae(vq.model, vq.extra, 5), zoo.sample_gan(gan.model, 5, temperature=0.5),
+                 zoo.sample_vqvae(vqgan.model, vqgan.extra, 5)):
         assert imgs.shape == (5, 1, 28, 28) and 0 <= imgs.min() and imgs.max() <= 1
     assert zoo.load_ae(tmp_path, x, 2, "cpu").source.startswith("quick")   # reloaded, not retrained
 

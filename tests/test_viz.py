@@ -192,3 +192,17 @@ def test_draw_pipeline_without_notes_is_shorter():
     a = draw_pipeline([Block("x"), Block("y")])
     b = draw_pipeline([Block("x"), Block("y")], notes=[(0, 1, "n")])
     assert a.get_size_inches()[1] < b.get_size_inches()[1]
+
+
+def test_glue_teaser_inlines_the_png(monkeypatch):
+    import myst_nb
+
+    from genviz_utils.teaser import glue_teaser
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda key, value, display: glued.update({key: (value, display)}))
+    assert glue_teaser("teaser_x", torch.rand(16, 1, 28, 28), "a title")
+    html, display = glued["teaser_x"]
+    assert display is False and 'src="data:image/png;base64,' in html.data and 'alt="a title"' in html.data
+    with pytest.raises(ValueError):                       # bad shape: the grid helper names the expected one
+        glue_teaser("teaser_y", torch.rand(16, 28, 28, 3), "bad")

@@ -277,3 +277,35 @@ def test_widgets_draw_static_figures():
     assert code_patches(model, x, n_codes=2, per_code=3) is not None
     with pytest.raises(ValueError, match="x\\[i:i\\+1\\]"):
         token_editor(model, x, interactive=False)
+
+
+def test_top_k_filter_and_sampling():
+    from genviz_utils.models.vq import top_k_filter
+
+    logits = torch.tensor([[0.5, 2.0, -1.0, 3.0, 1.0], [4.0, 4.0, 0.0, -2.0, 1.0]])
+    f = top_k_filter(logits, 2)
+    assert torch.equal(torch.isfinite(f), torch.tensor([[False, True, False, True, False],
+                                                        [True, True, False, False, False]]))
+    assert torch.equal(f[torch.isfinite(f)], logits[torch.isfinite(f)])        # kept logits are unchanged
+    assert torch.equal(top_k_filter(logits, 5), logits) and torch.equal(top_k_filter(logits, 9), logits)
+    assert torch.equal(logits[0], torch.tensor([0.5, 2.0, -1.0, 3.0, 1.0]))     # the input is not modified
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="top_k"):
+            top_k_filter(logits, bad)
+
+    torch.manual_seed(0)
+    prior = TokenPrior(10, grid=(3, 3), n_layer=1, n_embd=16, n_head=2).eval()
+    # backward compatible: no top_k (or top_k >= K) draws exactly what the old sampler drew
+    a = prior.sample(6, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, prior.sample(6, temperature=1.0, generator=torch.Generator().manual_seed(1), top_k=None))
+    assert torch.equal(a, prior.sample(6, generator=torch.Generator().manual_seed(1), top_k=10))
+    # top_k = 1 is greedy decoding: every token is the argmax given the tokens before it, whatever the seed
+    g1 = prior.sample(3, generator=torch.Generator().manual_seed(2), top_k=1)
+    assert torch.equal(g1, prior.sample(3, generator=torch.Generator().manual_seed(3), top_k=1))
+    assert torch.equal(prior(g1).argmax(-1).view(3, 3, 3), g1)
+    # top_k = 3: every sampled token is among the 3 most likely codes at its position
+    s = prior.sample(20, generator=torch.Generator().manual_seed(4), top_k=3)
+    top3 = prior(s).topk(3, dim=-1).indices                                       # (20, 9, 3)
+    assert (top3 == s.view(20, 9, 1)).any(-1).all()
+    with pytest.raises(ValueError, match="temperature"):
+        prior.sample(2, temperature=0.0)

@@ -8,7 +8,7 @@ Read top to bottom:
    codebook updates, data initialisation and dead-code restart.
 4. :class:`VQVAE` -- conv encoder to a 7x7 grid of D-dim vectors, quantizer, conv decoder.
 5. :class:`TokenPrior` -- a tiny causal transformer over the token grid (train with :meth:`TokenPrior.nll`,
-   generate with :meth:`TokenPrior.sample`).
+   generate with :meth:`TokenPrior.sample`, optionally truncated by :func:`top_k_filter`).
 6. :func:`save_config` / :func:`load_model` -- checkpoints that carry their constructor arguments.
 
 Shapes: images (B, 1, 28, 28); encoder output z_e (B, D, H, W); token map (B, H, W) of int64 in [0, K).
@@ -17,6 +17,7 @@ Shapes: images (B, 1, 28, 28); encoder output z_e (B, D, H, W); token map (B, H,
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 
 import torch
@@ -325,15 +326,37 @@ class TokenPrior(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``n`` token maps (n, H, W), one token at a time."""
+               generator: torch.Generator | None = None, top_k: int | None = None) -> torch.Tensor:
+        """Draw ``n`` token maps (n, H, W), one token at a time.
+
+        ``temperature`` divides the logits (< 1 sharpens, > 1 flattens); ``top_k`` keeps only the k most likely
+        codes at every step (see :func:`top_k_filter`; None or k >= K: no truncation).
+        """
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}; use top_k=1 for greedy decoding.")
         device = self.pos.device
         seq = torch.zeros(n, self.seq_len, dtype=torch.long, device=device)
         for t in range(self.seq_len):
             logits = self.forward(seq)[:, t] / temperature                 # later positions do not matter yet
+            if top_k is not None:
+                logits = top_k_filter(logits, top_k)
             probs = torch.softmax(logits.float(), -1)
             seq[:, t] = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(device)
         return seq.view(n, *self.grid)
+
+
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the ``k`` largest logits of every row and set the others to -inf: (..., K) -> (..., K), a new tensor.
+
+    After a softmax only the top k codes have non-zero probability, renormalised among themselves. Ties at the
+    k-th value are all kept. k >= K leaves the logits unchanged.
+    """
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"top_k must be a positive integer (or None for no truncation), got {k!r}.")
+    if k >= logits.shape[-1]:
+        return logits.clone()
+    kth = logits.topk(int(k), dim=-1).values[..., -1:]                          # (..., 1) the k-th largest logit
+    return logits.masked_fill(logits < kth, float("-inf"))
 
 
 @torch.no_grad()

@@ -1,0 +1,221 @@
+"""Checkers for chapter 5 (VQ-GAN): hinge losses, perceptual distance, adaptive weight, top-k sampling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..features import FMNISTClassifier
+from ..models.gan import d_hinge_loss, g_hinge_loss
+from ..models.vq import top_k_filter
+from ..models.vqgan import PERCEPTUAL_LAYERS, adaptive_weight, perceptual_distance, unit_normalize
+from . import ExerciseFailed, Passed, call, expect_close, expect_tensor, passed
+
+
+def _scalar(value: object, name: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor) or value.ndim != 0:
+        raise ExerciseFailed(f"{name} should return a single number (a 0-d tensor), got "
+                             f"{tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__}.")
+    return value
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-4) -> bool:
+    return bool(torch.allclose(a.detach().float(), b.detach().float(), rtol=tol, atol=tol))
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+def check_hinge_losses(d_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                       g_fn: Callable[[torch.Tensor], torch.Tensor]) -> Passed:
+    """``d_fn(real_logits, fake_logits)`` and ``g_fn(fake_logits)``, logits of any shape (e.g. (B, 7, 7) patch
+    maps), must return the hinge losses of discriminator and generator, averaged over all logits."""
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(4, 7, 7, generator=g) * 2 + 0.5     # some beyond the margin (> 1), some wrong (< 0)
+    fake = torch.randn(4, 7, 7, generator=g) * 2 - 0.5
+    out = _scalar(call(d_fn, real, fake, name="d_hinge"), "d_hinge")
+    ref = d_hinge_loss(real, fake)
+    if _close(out, F.relu(1 + real).mean() + F.relu(1 - fake).mean()):
+        raise ExerciseFailed("d_hinge: real and fake are swapped. D should give real images logits >= +1 "
+                             "(penalty relu(1 - D(x))) and fakes logits <= -1 (penalty relu(1 + D(x_hat))).")
+    if _close(out, (1 - real).mean() + (1 + fake).mean()):
+        raise ExerciseFailed("d_hinge: the ReLU is missing. Without the hinge, logits that are already beyond the "
+                             "margin keep being pushed, and the loss is unbounded below.")
+    if _close(out, F.relu(-real).mean() + F.relu(fake).mean()):
+        raise ExerciseFailed("d_hinge: the margin is missing: use relu(1 - D(x)) and relu(1 + D(x_hat)), not "
+                             "relu(-D(x)) and relu(D(x_hat)).")
+    if _close(out, 0.5 * ref):
+        raise ExerciseFailed("d_hinge: that is half of the loss asked for (the factor 1/2 of the taming-transformers "
+                             "code). With Adam the factor makes no practical difference, but write the loss as in the "
+                             "text: mean(relu(1 - real)) + mean(relu(1 + fake)).")
+    if _close(out, F.relu(1 - real).sum() + F.relu(1 + fake).sum()) or _close(
+            out, F.relu(1 - real).mean(0).sum() + F.relu(1 + fake).mean(0).sum()):
+        raise ExerciseFailed("d_hinge: average over every logit (all images and all patches), do not sum.")
+    expect_close(out, ref, "d_hinge", "Expected mean(relu(1 - real)) + mean(relu(1 + fake)).")
+    out = _scalar(call(g_fn, fake, name="g_hinge"), "g_hinge")
+    if _close(out, F.relu(1 - fake).mean()):
+        raise ExerciseFailed("g_hinge: the generator's loss is not a hinge. With relu(1 - D(x_hat)) the generator "
+                             "stops getting a gradient once D(x_hat) > 1; VQ-GAN (and SAGAN, BigGAN) use -D(x_hat).")
+    if _close(out, fake.mean()):
+        raise ExerciseFailed("g_hinge: sign error. The generator wants D(x_hat) large, so it minimises -D(x_hat).")
+    if _close(out, -fake.sum()):
+        raise ExerciseFailed("g_hinge: average over every logit (all images and all patches), do not sum.")
+    expect_close(out, g_hinge_loss(fake), "g_hinge", "Expected -mean(fake_logits).")
+    return passed("hinge losses")
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _random_feature_net(seed: int = 0) -> FMNISTClassifier:
+    """An untrained, frozen classifier: the checker needs the layer shapes, not good features (no download)."""
+    torch.manual_seed(seed)
+    net = FMNISTClassifier()
+    with torch.no_grad():                      # non-trivial BatchNorm statistics, so eval mode matters
+        net.train()
+        for _ in range(3):
+            net(torch.rand(32, 1, 28, 28))
+    return net.eval().requires_grad_(False)
+
+
+def check_perceptual_loss(fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
+                          net: nn.Module | None = None) -> Passed:
+    """``fn(net, x, x_hat)`` with images (B, 1, 28, 28) in [0, 1] must return one distance per image, (B,):
+    the sum over layers conv1, conv2, conv3 of the squared difference of unit-normalised channel vectors, summed
+    over channels and averaged over positions. ``net`` defaults to an untrained classifier of the same shape."""
+    net = net if net is not None else _random_feature_net()
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(5, 1, 28, 28, generator=g)
+    x_hat = (x + 0.3 * torch.randn(5, 1, 28, 28, generator=g)).clamp(0, 1).requires_grad_(True)
+    out = call(fn, net, x, x_hat, name="perceptual")
+    if isinstance(out, torch.Tensor) and out.ndim == 0:
+        raise ExerciseFailed("perceptual returned one number; return one distance per image, shape (B,) (the "
+                             "training loop takes the mean).")
+    out = expect_tensor(out, (5,), "perceptual")
+    ref = perceptual_distance(net, x, x_hat.detach())
+    fx, fy = net.features(x, list(PERCEPTUAL_LAYERS)), net.features(x_hat.detach(), list(PERCEPTUAL_LAYERS))
+    raw = sum((a - b).pow(2).sum(1).mean((1, 2)) for a, b in zip(fx, fy, strict=True))
+    if _close(out, raw, 1e-3):
+        raise ExerciseFailed("perceptual: unit-normalise the channel vector at every position before comparing "
+                             "(a / ||a|| along dim=1), as LPIPS does; raw activations let large channels dominate.")
+    summed = sum((unit_normalize(a) - unit_normalize(b)).pow(2).sum((1, 2, 3)) for a, b in zip(fx, fy, strict=True))
+    if _close(out, summed, 1e-3):
+        raise ExerciseFailed("perceptual: average over the spatial positions (mean over H and W) instead of summing, "
+                             "so that layers of different resolution count alike.")
+    per_layer = [(unit_normalize(a) - unit_normalize(b)).pow(2).sum(1).mean((1, 2))
+                 for a, b in zip(fx, fy, strict=True)]
+    for i, name in enumerate(PERCEPTUAL_LAYERS):
+        if _close(out, ref - per_layer[i], 1e-3) or _close(out, per_layer[i], 1e-3):
+            raise ExerciseFailed(f"perceptual: use all three layers {PERCEPTUAL_LAYERS} and add their distances; "
+                                 f"layer {name!r} is missing or alone.")
+    expect_close(out, ref, "perceptual", "Check the normalisation (dim=1, the channels), the square, the sum over "
+                 "channels and the mean over positions.", rtol=1e-3, atol=1e-5)
+    if not out.requires_grad:
+        raise ExerciseFailed("perceptual: no gradient reaches x_hat. Do not use torch.no_grad() or .detach() on the "
+                             "features: the decoder learns through this loss.")
+    (grad,) = torch.autograd.grad(out.sum(), x_hat)
+    (ref_grad,) = torch.autograd.grad(perceptual_distance(net, x, x_hat).sum(), x_hat)
+    expect_close(grad, ref_grad, "the gradient of perceptual", "The value is right but the gradient is not: is a "
+                 "part of the computation detached?", rtol=1e-3, atol=1e-5)
+    same = call(fn, net, x, x.clone(), name="perceptual")
+    if not torch.allclose(same.detach(), torch.zeros(5), atol=1e-6):
+        raise ExerciseFailed("perceptual(net, x, x) should be 0 for identical images.")
+    return passed("perceptual loss")
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _tiny_graph(seed: int, gan_scale: float = 1.0):
+    """A last layer W (2, 3) between fixed features h (8, 3) and outputs y = h W^T (8, 2); two losses of W."""
+    g = torch.Generator().manual_seed(seed)
+    h, target = torch.randn(8, 3, generator=g), torch.randn(8, 2, generator=g)
+    w = torch.randn(2, 3, generator=g).requires_grad_(True)
+    a = torch.randn(2, generator=g)
+    y = h @ w.t()
+    rec = (y - target).pow(2).mean()
+    gan = -gan_scale * (y @ a).mean()              # a linear "critic" D(y) = a . y, hinge generator loss -D
+    return rec, gan, w
+
+
+def check_adaptive_weight(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> Passed:
+    """``fn(rec_loss, gan_loss, last_layer)`` must return lambda = ||grad_W rec|| / (||grad_W gan|| + 1e-4), clamped
+    to [0, 1e4], as a detached 0-d tensor, leaving the graph intact and ``last_layer.grad`` untouched."""
+    rec, gan, w = _tiny_graph(0)
+    out = _scalar(call(fn, rec, gan, w, name="adaptive_weight"), "adaptive_weight")
+    if w.grad is not None:
+        raise ExerciseFailed("adaptive_weight left gradients in last_layer.grad: use torch.autograd.grad(loss, "
+                             "last_layer, retain_graph=True) rather than loss.backward().")
+    if out.requires_grad:
+        raise ExerciseFailed("adaptive_weight must be detached (.detach()): lambda is a weight, not something to "
+                             "optimise; otherwise the generator would get a gradient that shrinks lambda.")
+    try:
+        (rec + out * gan).backward()
+    except RuntimeError as exc:
+        raise ExerciseFailed("after adaptive_weight the training step could not backpropagate "
+                             f"({str(exc).splitlines()[0][:80]}...): pass retain_graph=True to torch.autograd.grad."
+                             ) from None
+    rec, gan, w = _tiny_graph(0)
+    ref = adaptive_weight(rec, gan, w)
+    g_rec, g_gan = (torch.autograd.grad(loss, w, retain_graph=True)[0] for loss in (rec, gan))
+    if _close(out, g_gan.norm() / (g_rec.norm() + 1e-4)):
+        raise ExerciseFailed("adaptive_weight is upside down: the reconstruction gradient goes in the numerator, "
+                             "so that lambda * L_GAN gets a gradient as large as L_rec's.")
+    if _close(out, g_rec.abs().sum() / (g_gan.abs().sum() + 1e-4)):
+        raise ExerciseFailed("adaptive_weight: use the Euclidean (L2) norm of the gradients (.norm()), not the sum "
+                             "of absolute values.")
+    if _close(out, (rec / gan).abs()) or _close(out, rec / (gan.abs() + 1e-4)):
+        raise ExerciseFailed("adaptive_weight: lambda is a ratio of gradient norms at the last layer, not of the "
+                             "loss values.")
+    if not _close(out, ref) and _close(out, g_rec.norm() / g_gan.norm()):
+        raise ExerciseFailed("adaptive_weight: add delta = 1e-4 to the denominator (it keeps lambda finite when the "
+                             "GAN gradient vanishes).")
+    expect_close(out, ref, "adaptive_weight", "lambda = ||grad rec|| / (||grad gan|| + 1e-4), both gradients with "
+                 "respect to last_layer.", rtol=1e-4, atol=1e-6)
+    rec, gan, w = _tiny_graph(1, gan_scale=0.0)    # the critic gives no signal: without delta, 0/0 or x/0
+    out = _scalar(call(fn, rec, gan, w, name="adaptive_weight"), "adaptive_weight")
+    if not torch.isfinite(out):
+        raise ExerciseFailed("adaptive_weight is not finite when the GAN gradient is 0: add delta = 1e-4 to the "
+                             "denominator.")
+    if out > 1e4 + 1e-3:
+        raise ExerciseFailed(f"adaptive_weight returned {float(out):.4g} when the GAN gradient is 0: clamp lambda to "
+                             "at most 1e4.")
+    expect_close(out, adaptive_weight(*_tiny_graph(1, gan_scale=0.0)), "adaptive_weight (GAN gradient 0)",
+                 "Clamp to [0, 1e4] after adding delta = 1e-4.")
+    return passed("adaptive weight")
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+def check_top_k(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Passed:
+    """``fn(logits, k)`` with logits (B, K) must return new logits where all but the k largest of each row are
+    -inf (the kept ones unchanged), without modifying its input; k >= K changes nothing."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 12, generator=g) * 3
+    logits[3] += 20                                  # one row far above the others: thresholds are per row
+    original = logits.clone()
+    for k in (1, 3, 12, 20):
+        out = expect_tensor(call(fn, logits, k, name="top_k"), tuple(logits.shape), "top_k")
+        if not torch.equal(logits, original):
+            raise ExerciseFailed("top_k modified its input in place; work on a copy (e.g. logits.masked_fill(...) or "
+                                 "logits.clone()).")
+        ref = top_k_filter(logits, k)
+        if torch.allclose(out.sum(-1), torch.ones(6), atol=1e-4) and (out >= 0).all():
+            raise ExerciseFailed("top_k returned probabilities; return logits (the sampler applies the softmax).")
+        if k < 12 and (out == 0).sum() >= 6 * (12 - k) and torch.isfinite(out).all():
+            raise ExerciseFailed("top_k set the dropped logits to 0, but exp(0) = 1 still gets probability after the "
+                                 "softmax: set them to -inf.")
+        kept = torch.isfinite(out).sum(-1)
+        if not torch.equal(kept, torch.isfinite(ref).sum(-1)):
+            raise ExerciseFailed(f"with k = {k} you kept {kept.tolist()} logits per row, expected "
+                                 f"{min(k, 12)} in every row. Is the threshold computed per row (dim=-1), and is it "
+                                 "the k-th largest value, kept with >=?")
+        if not torch.equal(torch.isfinite(out), torch.isfinite(ref)):
+            raise ExerciseFailed(f"with k = {k} you kept the wrong logits: keep the k LARGEST of every row.")
+        if not torch.equal(out[torch.isfinite(out)], logits[torch.isfinite(out)]):
+            raise ExerciseFailed("the kept logits must be unchanged (do not rescale or renormalise them).")
+    return passed("top-k filter")
