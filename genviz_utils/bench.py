@@ -35,13 +35,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .data import batch_indices, ensure_dataset, load_images
 from .models.ae import ConvAutoencoder
-from .models.gan import Discriminator, Generator, d_loss, g_loss_nonsaturating
+from .models.gan import Discriminator, Generator, dcgan_step
 from .models.vae import ConvVAE, neg_elbo
 from .models.vq import VQVAE
 from .runtime import data_dir, pick_device
 from .training import fast_layout
 
-Step = Callable[[torch.Tensor], None]
+Step = Callable[[torch.Tensor], object]
 
 
 def _sync(device: torch.device) -> None:
@@ -97,18 +97,7 @@ def make_step(name: str, device: torch.device, fast: bool = False) -> Step:
         opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
 
-        def gan_step(x: torch.Tensor) -> None:
-            x = x * 2 - 1
-            fake = G(torch.randn(x.shape[0], 64, device=x.device))
-            loss_d = d_loss(D(x), D(fake.detach()))
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            loss_g = g_loss_nonsaturating(D(fake))
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-        return gan_step
+        return lambda x: dcgan_step(G, D, opt_g, opt_d, x)
     else:
         raise ValueError(f"unknown model {name!r}; choose from ae, vae, vqvae, gan.")
     if fast:

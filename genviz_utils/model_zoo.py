@@ -21,7 +21,7 @@ from torch import nn
 
 from .checkpoint import CheckpointError, load_checkpoint, load_state
 from .models.ae import ConvAutoencoder
-from .models.gan import Discriminator, Generator, d_hinge_loss, d_loss, g_loss_nonsaturating, load_generator
+from .models.gan import Discriminator, Generator, d_hinge_loss, dcgan_step, load_generator
 from .models.vae import ConvVAE, load_vae, neg_elbo
 from .models.vq import VQVAE, TokenPrior, load_model, save_config, tokenize_all
 from .models.vqgan import VQGAN, generator_objective, load_vqgan, save_vqgan_config
@@ -137,21 +137,9 @@ def load_gan(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.de
         opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
 
-        def step(batch):
-            x = batch[0] * 2 - 1
-            fake = G(torch.randn(x.shape[0], G.z_dim, device=x.device))
-            loss_d = d_loss(D(x), D(fake.detach()))
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            loss_g = g_loss_nonsaturating(D(fake))
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            return {"loss_d": loss_d, "loss_g": loss_g}
-
-        train(step, x_train, steps=steps, batch_size=64, state={"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d},
-              checkpoint=path, desc="GAN (stand-in)")
+        state = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}
+        train(lambda batch: dcgan_step(G, D, opt_g, opt_d, batch[0]), x_train, steps=steps, batch_size=64,
+              state=state, checkpoint=path, desc="GAN (stand-in)")
     return Loaded(load_generator(path, device), checkpoint_seconds(path), source)
 
 

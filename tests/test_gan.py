@@ -127,3 +127,15 @@ def test_discriminator_other_sizes():
     assert Discriminator(width=4, in_channels=3, patch=True)(x).shape == (2, 8, 8)
     with pytest.raises(ValueError, match="multiple of 4"):
         Discriminator(image_size=30)
+
+
+def test_dcgan_step_updates_both_players():
+    from genviz_utils.models.gan import dcgan_step
+
+    torch.manual_seed(0)
+    G, D = Generator(8, width=4), Discriminator(width=4)
+    opt_g, opt_d = torch.optim.Adam(G.parameters(), 1e-2), torch.optim.Adam(D.parameters(), 1e-2)
+    g0, d0 = G.fc[0].weight.clone(), D.head.weight.clone()
+    losses = dcgan_step(G, D, opt_g, opt_d, torch.rand(6, 1, 28, 28))
+    assert set(losses) == {"loss_d", "loss_g"} and all(torch.isfinite(v) for v in losses.values())
+    assert not torch.equal(g0, G.fc[0].weight) and not torch.equal(d0, D.head.weight)

@@ -110,6 +110,23 @@ class Discriminator(nn.Module):
         return self.head(h)[:, 0] if self.patch else self.head(h.flatten(1))[:, 0]
 
 
+def dcgan_step(G: Generator, D: Discriminator, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+               x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One DCGAN update on real images x (B, 1, 28, 28) in [0, 1]: a discriminator step on real and fake, then a
+    generator step with the non-saturating loss. Returns both losses (0-d tensors)."""
+    x = x * 2 - 1
+    fake = G(torch.randn(x.shape[0], G.z_dim, device=x.device))
+    loss_d = d_loss(D(x), D(fake.detach()))
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    loss_g = g_loss_nonsaturating(D(fake))
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    return {"loss_d": loss_d, "loss_g": loss_g}
+
+
 def save_gan_config(path: str | Path, G: Generator, D: Discriminator) -> None:
     """Add both models' constructor arguments to the checkpoint that ``train`` wrote at ``path``."""
     ckpt = load_checkpoint(path)
