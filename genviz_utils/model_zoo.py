@@ -62,6 +62,13 @@ def _adam_step(model_loss, opt):
     return step
 
 
+def _quick_train(model: nn.Module, model_loss, data: torch.Tensor, steps: int, path: Path, desc: str) -> None:
+    """Adam (lr 2e-3, batch 128) on ``model_loss(x) -> {"loss": ...}`` for ``steps`` steps, checkpointed at ``path``."""
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    train(_adam_step(model_loss, opt), data, steps=steps, batch_size=128, state={"model": model, "opt": opt},
+          checkpoint=path, desc=desc)
+
+
 def load_ae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
     """Chapter 1's 2-D ConvAutoencoder (``ae.pt``), trained on grey images with the summed squared error."""
     path, source = ckpt_dir / "ae.pt", "chapter 1"
@@ -69,10 +76,8 @@ def load_ae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.dev
         path, source = ckpt_dir / "ae_quick.pt", "quick stand-in (chapter 1 not run)"
         torch.manual_seed(0)
         model = ConvAutoencoder(2).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-        loss = _adam_step(lambda x: {"loss": ((model(x) - x) ** 2).flatten(1).sum(1).mean()}, opt)
-        train(loss, x_train, steps=steps, batch_size=128, state={"model": model, "opt": opt}, checkpoint=path,
-              desc="AE (stand-in)")
+        _quick_train(model, lambda x: {"loss": ((model(x) - x) ** 2).flatten(1).sum(1).mean()}, x_train, steps, path,
+                     "AE (stand-in)")
     return Loaded(_ae_from(path, device), checkpoint_seconds(path), source)
 
 
@@ -90,10 +95,8 @@ def load_vae_model(ckpt_dir: Path, x_train_binary: torch.Tensor, steps: int, dev
         path, source = ckpt_dir / "vae_quick.pt", "quick stand-in (chapter 2 not run)"
         torch.manual_seed(0)
         model = ConvVAE(16).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-        loss = _adam_step(lambda x: {"loss": neg_elbo(model, x)[0].mean()}, opt)
-        train(loss, x_train_binary, steps=steps, batch_size=128, state={"model": model, "opt": opt},
-              checkpoint=path, desc="VAE (stand-in)")
+        _quick_train(model, lambda x: {"loss": neg_elbo(model, x)[0].mean()}, x_train_binary, steps, path,
+                     "VAE (stand-in)")
     return Loaded(load_vae(path, device), checkpoint_seconds(path), source)
 
 
