@@ -92,7 +92,7 @@ test: data assets
 	  $(BIN)/python -m pytest tests notebooks \
 	  --nbval-lax --nbval-current-env --durations=15 -p no:cacheprovider
 
-# Training throughput of the ae, vae, vqvae and gan models (a few minutes); the status page shows it at the next
+# Training throughput of the ae, vae, vqvae and gan models (about 1.5 min here); the status page shows it at the next
 # `make book`.
 bench: data
 	$(BIN)/python -m genviz_utils.bench --out _build/bench/bench.json

@@ -25,7 +25,7 @@ from .models.gan import Discriminator, Generator, d_hinge_loss, dcgan_step, load
 from .models.vae import ConvVAE, load_vae, neg_elbo
 from .models.vq import VQVAE, TokenPrior, load_model, save_config, tokenize_all
 from .models.vqgan import VQGAN, generator_objective, load_vqgan, save_vqgan_config
-from .training import train
+from .training import minimize_step, train
 
 
 @dataclass
@@ -52,20 +52,10 @@ def _try_load(load, *paths: Path):
         return None
 
 
-def _adam_step(model_loss, opt):
-    def step(batch):
-        losses = model_loss(batch[0])
-        opt.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        opt.step()
-        return losses
-    return step
-
-
 def _quick_train(model: nn.Module, model_loss, data: torch.Tensor, steps: int, path: Path, desc: str) -> None:
     """Adam (lr 2e-3, batch 128) on ``model_loss(x) -> {"loss": ...}`` for ``steps`` steps, checkpointed at ``path``."""
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    train(_adam_step(model_loss, opt), data, steps=steps, batch_size=128, state={"model": model, "opt": opt},
+    train(minimize_step(model_loss, opt), data, steps=steps, batch_size=128, state={"model": model, "opt": opt},
           checkpoint=path, desc=desc)
 
 
@@ -117,13 +107,13 @@ def load_vqvae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, prior_steps: i
             recon = F.mse_loss(x_hat, x)
             return {"loss": recon + stats["loss"], "recon": recon.detach(), "usage": stats["usage"]}
 
-        train(_adam_step(vq_loss, opt), x_train, steps=steps, batch_size=128, state={"model": model, "opt": opt},
+        train(minimize_step(vq_loss, opt), x_train, steps=steps, batch_size=128, state={"model": model, "opt": opt},
               checkpoint=path, desc="VQ-VAE (stand-in)")
         save_config(path, model)
         tokens = tokenize_all(model.eval(), x_train)
         prior = TokenPrior(64).to(device)
         popt = torch.optim.AdamW(prior.parameters(), lr=3e-3, weight_decay=0.01)
-        train(_adam_step(lambda t: {"loss": prior.nll(t)}, popt), tokens, steps=prior_steps, batch_size=32,
+        train(minimize_step(lambda t: {"loss": prior.nll(t)}, popt), tokens, steps=prior_steps, batch_size=32,
               state={"model": prior, "opt": popt}, checkpoint=prior_path, desc="token prior (stand-in)")
         save_config(prior_path, prior)
     model, prior = load_model(path, device), load_model(prior_path, device)
@@ -194,7 +184,7 @@ def load_vqgan_model(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, net: n
         tokens = tokenize_all(model.vq.eval(), x_train)
         prior = TokenPrior(model.num_codes).to(device)
         popt = torch.optim.AdamW(prior.parameters(), lr=3e-3, weight_decay=0.01)
-        train(_adam_step(lambda t: {"loss": prior.nll(t)}, popt), tokens, steps=prior_steps, batch_size=32,
+        train(minimize_step(lambda t: {"loss": prior.nll(t)}, popt), tokens, steps=prior_steps, batch_size=32,
               state={"model": prior, "opt": popt}, checkpoint=prior_path, desc="VQ-GAN prior (stand-in)")
         save_config(prior_path, prior)
     model, prior = load_vqgan(path, device), load_model(prior_path, device)

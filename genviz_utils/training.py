@@ -76,6 +76,19 @@ def _as_floats(losses: Mapping[str, float | torch.Tensor]) -> dict[str, float]:
     return {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in losses.items()}
 
 
+def minimize_step(loss_fn: Callable[[torch.Tensor], Mapping[str, torch.Tensor]],
+                  opt: torch.optim.Optimizer) -> Callable[[tuple[torch.Tensor, ...]], Mapping[str, torch.Tensor]]:
+    """The plainest ``step_fn`` for :func:`train`: ``loss_fn(batch[0])`` returns losses by name, and one optimizer
+    step is taken on ``losses["loss"]``. Chapters write their own steps; this serves stand-ins and tests."""
+    def step(batch: tuple[torch.Tensor, ...]) -> Mapping[str, torch.Tensor]:
+        losses = loss_fn(batch[0])
+        opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        opt.step()
+        return losses
+    return step
+
+
 def fast_layout(*modules: torch.nn.Module) -> None:
     """On a CPU, store the modules' 4-D (convolution) weights in channels_last order, in place.
 

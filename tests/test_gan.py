@@ -18,7 +18,7 @@ from genviz_utils.models.gan import (
     sample_ring,
     save_gan_config,
 )
-from genviz_utils.training import train
+from genviz_utils.training import minimize_step, train
 
 
 def test_losses_match_their_definitions():
@@ -99,15 +99,8 @@ def test_checkers_accept_and_reject():
 
 def test_gan_config_roundtrip(tmp_path):
     G, D = Generator(8, width=4), Discriminator(width=4, spectral=True)
-    opt = torch.optim.Adam(D.parameters())
-
-    def step(batch):
-        loss = d_loss(D(batch[0]), D(G(torch.randn(4, 8)).detach()))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"l": loss}
-
+    step = minimize_step(lambda x: {"loss": d_loss(D(x), D(G(torch.randn(4, 8)).detach()))},
+                         torch.optim.Adam(D.parameters()))
     path = tmp_path / "gan.pt"
     train(step, torch.zeros(8, 1, 28, 28), steps=2, batch_size=4, state={"G": G, "D": D}, checkpoint=path,
           progress=False)

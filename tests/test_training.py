@@ -188,3 +188,14 @@ def test_history_helpers():
     assert h2.steps == h.steps and h2.values == h.values and h2.values is not h.values
     with pytest.raises(KeyError):
         h["missing"]
+
+
+def test_minimize_step_takes_one_optimizer_step():
+    from genviz_utils.training import minimize_step
+
+    w = torch.nn.Parameter(torch.tensor([3.0]))
+    step = minimize_step(lambda x: {"loss": ((w - x) ** 2).sum(), "extra": w.detach()},
+                         torch.optim.SGD([w], lr=0.25))
+    losses = step((torch.tensor([1.0]),))
+    assert set(losses) == {"loss", "extra"} and float(losses["loss"].detach()) == 4.0
+    assert torch.allclose(w.detach(), torch.tensor([2.0]))   # 3 - 0.25 * 2 * (3 - 1)

@@ -20,7 +20,7 @@ from genviz_utils.models.vqgan import (
     save_vqgan_config,
     unit_normalize,
 )
-from genviz_utils.training import train
+from genviz_utils.training import minimize_step, train
 
 
 def _net() -> FMNISTClassifier:
@@ -132,14 +132,11 @@ def test_vqgan_from_vqvae_shapes_and_checkpoint(tmp_path):
     opt = torch.optim.Adam(model.vq.parameters(), 1e-3)
     model.train()
 
-    def step(batch):
-        x_hat, _, stats = model(batch[0])
-        loss = F.l1_loss(x_hat, batch[0]) + stats["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"loss": loss}
+    def l1_and_vq(x):
+        x_hat, _, stats = model(x)
+        return {"loss": F.l1_loss(x_hat, x) + stats["loss"]}
 
+    step = minimize_step(l1_and_vq, opt)
     path = tmp_path / "vqgan.pt"
     train(step, torch.rand(8, 1, 28, 28), steps=2, batch_size=4, state={"model": model, "opt": opt}, checkpoint=path,
           progress=False)
