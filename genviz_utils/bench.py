@@ -1,24 +1,24 @@
 """Training throughput of the course's models, against the input pipeline most tutorials use.
 
-    python -m genviz_utils.bench [--seconds 5] [--batch-size 128] [--out _build/bench/bench.json]
+    python -m genviz_utils.bench [--seconds 5] [--batch-size N] [--out _build/bench/bench.json]
 
-For each model (ae, vae, vqvae, gan) one training step (forward, backward, optimizer update) is timed three ways
-with the same model, batch size and step function:
+For each model (ae, vae, vqvae, gan) one training step (forward, backward, optimizer update, each chapter's loss
+and batch size) is timed on four rungs of a ladder, each adding one change to the one before:
 
-- ``img_s``: the course's way, as :func:`genviz_utils.training.train` runs it: the split sits on the device as one
-  tensor, a batch is an index slice of it, and on a CPU the model's weights are in the channels_last layout of
-  :func:`genviz_utils.training.fast_layout`;
-- ``img_s_default_layout``: the same without the layout change (the data path's share of the gain);
-- ``baseline_img_s``: torchvision's ``FashionMNIST`` dataset with ``transforms.ToTensor()`` through a
-  ``torch.utils.data.DataLoader(shuffle=True)``, PIL image by PIL image, and the default layout, as common
-  tutorials do.
+- ``tutorial``: torchvision's ``FashionMNIST`` dataset with ``transforms.ToTensor()`` through a
+  ``torch.utils.data.DataLoader(shuffle=True)``, PIL image by PIL image, float32, default layout, as common
+  tutorials do (the baseline);
+- ``resident``: the split sits on the device as one tensor and a batch is an index slice of it;
+- ``channels_last``: the convolution weights in the layout of :func:`genviz_utils.training.fast_layout` (CPU only);
+- ``course``: the step under :func:`genviz_utils.training.autocast` with ``precision="auto"``, i.e. bfloat16
+  where the hardware has it: exactly what :func:`genviz_utils.training.train` does.
 
-The three are measured in alternating rounds, so that a change of load on the machine affects them alike.
+The rungs are measured in alternating rounds, so that a change of load on the machine affects them alike.
 
 ``gflops`` is the model's achieved rate in the course's loop (FLOPs of one step counted by
-``torch.utils.flop_counter.FlopCounterMode``, times steps per second) and ``utilization`` divides it by
-``peak_gflops``, the measured fp32 matrix-multiply rate of the device. The output is
-``{"device", "peak_gflops", "models": {name: {"img_s", "baseline_img_s", "speedup", "gflops", "utilization"}}}``.
+``torch.utils.flop_counter.FlopCounterMode``, times steps per second) and ``utilization`` divides it by the
+measured matrix-multiply peak of the precision the course ran in (``peak_gflops`` for float32,
+``peak_gflops_bf16`` for bfloat16); ``utilization_fp32`` does the same for the ``channels_last`` rung.
 """
 
 from __future__ import annotations
@@ -37,11 +37,13 @@ from .data import batch_indices, ensure_dataset, load_images
 from .models.ae import ConvAutoencoder
 from .models.gan import Discriminator, Generator, dcgan_step
 from .models.vae import ConvVAE, neg_elbo
-from .models.vq import VQVAE
+from .models.vq import VQVAE, TokenPrior
 from .runtime import data_dir, pick_device
-from .training import fast_layout
+from .training import autocast, fast_layout, native_bf16
 
 Step = Callable[[torch.Tensor], object]
+
+BATCH_SIZES = {"ae": 128, "vae": 128, "vqvae": 128, "gan": 64}   # the chapters' (book profile)
 
 
 def _sync(device: torch.device) -> None:
@@ -49,31 +51,47 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def peak_gflops(device: torch.device, sizes: tuple[int, ...] = (1024, 2048, 4096), seconds: float = 1.5) -> float:
-    """Measured fp32 GEMM rate (GFLOP/s) of ``device``: repeated n x n matrix products for each n in ``sizes``,
-    the best run of all."""
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False        # fp32, not TF32
-    best = 0.0
-    for n in sizes:
-        a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-        for _ in range(2):
-            a @ b
+def _best_rate(fn: Callable[[], object], flops: float, device: torch.device, seconds: float) -> float:
+    """Best FLOP/s of ``fn`` (which does ``flops`` FLOPs) over repeated runs for about ``seconds``."""
+    for _ in range(2):
+        fn()
+    _sync(device)
+    best, t_end = 0.0, time.perf_counter() + seconds
+    reps = 10 if device.type == "cuda" else 1
+    while time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
         _sync(device)
-        t_end = time.perf_counter() + seconds
-        while time.perf_counter() < t_end:
-            reps = 10 if device.type == "cuda" else 1
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                a @ b
-            _sync(device)
-            best = max(best, reps * 2 * n ** 3 / (time.perf_counter() - t0))
-    return best / 1e9
+        best = max(best, reps * flops / (time.perf_counter() - t0))
+    return best
 
 
-def make_step(name: str, device: torch.device, fast: bool = False) -> Step:
+def peak_gflops(device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = 1.0,
+                n: int = 2048) -> float:
+    """Measured matrix-multiply rate (GFLOP/s) of ``device`` in ``dtype``, the better of two libraries.
+
+    ``a @ b`` (n x n) goes to the BLAS (MKL on x86 CPUs, cuBLAS on CUDA); a 1x1 convolution of a channels_last
+    (8, n, 32, 32) tensor is the same matrix product, (8*32*32, n) x (n, n), done by the convolution library
+    (oneDNN, cuDNN). Both count: on AMD CPUs MKL takes an AVX2 path and reaches about half of what oneDNN's AVX-512
+    kernels, which run the course's convolutions, do.
+    """
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False        # fp32 means fp32, not TF32
+        torch.backends.cudnn.allow_tf32 = False
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    x = torch.randn(8, n, 32, 32, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    w = b.view(n, n, 1, 1).contiguous(memory_format=torch.channels_last)
+    flops = 2.0 * n ** 3
+    blas = _best_rate(lambda: a @ b, flops, device, seconds / 2)
+    conv = _best_rate(lambda: F.conv2d(x, w), flops * 8 * 32 * 32 / n, device, seconds / 2)
+    return max(blas, conv) / 1e9
+
+
+def make_step(name: str, device: torch.device, fast: bool = False, precision: str = "fp32") -> Step:
     """A training step of model ``name`` on a batch (B, 1, 28, 28) in [0, 1], with each chapter's loss.
-    ``fast=True`` applies the course's :func:`fast_layout` to the model(s), as ``train`` does."""
+    ``fast=True`` applies the course's :func:`fast_layout` to the model(s), as ``train`` does; ``precision`` is
+    the argument of :func:`genviz_utils.training.autocast` the step runs under."""
     torch.manual_seed(0)
     if name == "ae":
         model = ConvAutoencoder(2).to(device)
@@ -97,17 +115,21 @@ def make_step(name: str, device: torch.device, fast: bool = False) -> Step:
         opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
 
-        return lambda x: dcgan_step(G, D, opt_g, opt_d, x)
+        def gan_step(x: torch.Tensor) -> None:
+            with autocast(device, precision):
+                dcgan_step(G, D, opt_g, opt_d, x)
+        return gan_step
     else:
         raise ValueError(f"unknown model {name!r}; choose from ae, vae, vqvae, gan.")
     if fast:
         fast_layout(model)
 
     def step(x: torch.Tensor) -> None:
-        loss = loss_fn(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        with autocast(device, precision):
+            loss = loss_fn(x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
     return step
 
 
@@ -166,36 +188,66 @@ def tutorial_batches(batch_size: int, device: torch.device) -> Iterator[torch.Te
             yield x.to(device)
 
 
-def run(models: tuple[str, ...] = ("ae", "vae", "vqvae", "gan"), batch_size: int = 128, seconds: float = 5.0,
-        device: torch.device | None = None) -> dict:
+def prior_step(device: torch.device, precision: str) -> tuple[Step, Iterator[torch.Tensor]]:
+    """A training step of chapter 3's token prior (a small transformer, batch 32 of 7x7 token maps), and batches."""
+    torch.manual_seed(0)
+    prior = TokenPrior(64, grid=(7, 7), n_layer=2, n_embd=64, n_head=4).to(device)
+    opt = torch.optim.AdamW(prior.parameters(), lr=1e-3)
+    tokens = torch.randint(0, 64, (4096, 7, 7), device=device)
+
+    def step(t: torch.Tensor) -> None:
+        with autocast(device, precision):
+            loss = prior.nll(t)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return step, course_batches(tokens, 32)
+
+
+def run(models: tuple[str, ...] = ("ae", "vae", "vqvae", "gan"), batch_size: int | None = None,
+        seconds: float = 5.0, device: torch.device | None = None) -> dict:
+    """The bench. ``batch_size=None`` uses each chapter's batch size (:data:`BATCH_SIZES`)."""
     device = device or pick_device()
     images = load_images("fashion-mnist", "train", device=device).images
+    bf16 = native_bf16(device)
     peak = peak_gflops(device)
-    out = {"device": str(device), "batch_size": batch_size, "seconds_per_measurement": seconds,
-           "peak_gflops": peak, "models": {}}
+    peak_bf16 = peak_gflops(device, torch.bfloat16) if bf16 else None
+    course_peak = peak_bf16 if bf16 else peak
+    out = {"device": str(device), "precision": "bf16" if bf16 else "fp32", "seconds_per_measurement": seconds,
+           "peak_gflops": peak, "peak_gflops_bf16": peak_bf16, "models": {}}
+    print(f"peak: {peak:.0f} GFLOP/s fp32" + (f", {peak_bf16:.0f} bf16" if bf16 else ""), flush=True)
     for name in models:
-        flops = step_flops(make_step(name, device), images[:batch_size])
+        bs = batch_size or BATCH_SIZES[name]
+        flops = step_flops(make_step(name, device), images[:bs]) / bs
         rate = compare({
-            "course": (make_step(name, device, fast=True), course_batches(images, batch_size)),
-            "default_layout": (make_step(name, device), course_batches(images, batch_size)),
-            "baseline": (make_step(name, device), tutorial_batches(batch_size, device)),
-        }, device, seconds)
-        img_s, base = rate["course"], rate["baseline"]
-        gflops = flops / batch_size * img_s / 1e9
-        out["models"][name] = {"img_s": img_s, "img_s_default_layout": rate["default_layout"],
-                               "baseline_img_s": base, "speedup": img_s / base, "gflops": gflops,
-                               "utilization": gflops / peak, "flops_per_image": flops / batch_size}
-        print(f"{name:>6}: {img_s:7.0f} img/s (default layout {rate['default_layout']:6.0f}, tutorial pipeline "
-              f"{base:6.0f}: x{img_s / base:.2f}), {gflops:6.1f} GFLOP/s = {100 * gflops / peak:.0f}% of "
-              f"{peak:.0f}", flush=True)
-    out["mean_utilization"] = sum(m["utilization"] for m in out["models"].values()) / max(1, len(out["models"]))
+            "tutorial": (make_step(name, device), tutorial_batches(bs, device)),
+            "resident": (make_step(name, device), course_batches(images, bs)),
+            "channels_last": (make_step(name, device, fast=True), course_batches(images, bs)),
+            "course": (make_step(name, device, fast=True, precision="auto"), course_batches(images, bs)),
+        }, device, seconds, rounds=5)
+        img_s, base = rate["course"], rate["tutorial"]
+        gflops = flops * img_s / 1e9
+        out["models"][name] = {"batch_size": bs, "img_s": img_s, "baseline_img_s": base, "speedup": img_s / base,
+                               "gflops": gflops, "utilization": gflops / course_peak,
+                               "utilization_fp32": flops * rate["channels_last"] / 1e9 / peak,
+                               "flops_per_image": flops, "ladder": rate}
+        print(f"{name:>6} (batch {bs}): " + ", ".join(f"{k} {v:.0f}" for k, v in rate.items())
+              + f" img/s: x{img_s / base:.2f}; {gflops:.1f} GFLOP/s = {100 * gflops / course_peak:.0f}% of "
+              f"{course_peak:.0f}", flush=True)
+    if bf16:   # the exception: chapters 3 and 5 train their token prior in fp32, because of this measurement
+        rate = compare({p: prior_step(device, p) for p in ("fp32", "bf16")}, device, seconds, rounds=5)
+        out["prior_maps_s"] = rate
+        print("token prior: " + ", ".join(f"{k} {v:.0f}" for k, v in rate.items()) + " token maps/s", flush=True)
+    n = max(1, len(out["models"]))
+    out["mean_utilization"] = sum(m["utilization"] for m in out["models"].values()) / n
+    out["mean_utilization_fp32"] = sum(m["utilization_fp32"] for m in out["models"].values()) / n
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("_build/bench/bench.json"))
-    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=None, help="one batch size for all (default: each chapter's)")
     ap.add_argument("--seconds", type=float, default=5.0, help="timing window per model and pipeline")
     ap.add_argument("--models", default="ae,vae,vqvae,gan")
     args = ap.parse_args(argv)

@@ -132,7 +132,8 @@ def train_classifier(device: torch.device | str = "cpu", *, steps: int = 1_500, 
 
     t0 = time.perf_counter()
     train(step, (train_set.images, train_set.labels), steps=steps, batch_size=batch_size, seed=seed,
-          state={}, desc="feature classifier (once)", progress=progress)
+          state={}, desc="feature classifier (once)", progress=progress,
+          precision="fp32")   # the yardstick is trained the same way on every machine
     seconds = time.perf_counter() - t0
     net.eval()
     info = {"seed": seed, "steps": steps, "batch_size": batch_size, "train_seconds": seconds,

@@ -59,6 +59,16 @@ def _quick_train(model: nn.Module, model_loss, data: torch.Tensor, steps: int, p
           checkpoint=path, desc=desc)
 
 
+def _quick_prior(tokens: torch.Tensor, num_codes: int, steps: int, path: Path, desc: str) -> None:
+    """Chapter 3's token prior (AdamW lr 3e-3, batch 32) on ``tokens`` (N, H, W), saved with its config at ``path``.
+    In float32: this small transformer trains slower in bfloat16 on a CPU (``precision`` of :func:`train`)."""
+    prior = TokenPrior(num_codes).to(tokens.device)
+    popt = torch.optim.AdamW(prior.parameters(), lr=3e-3, weight_decay=0.01)
+    train(minimize_step(lambda t: {"loss": prior.nll(t)}, popt), tokens, steps=steps, batch_size=32,
+          state={"model": prior, "opt": popt}, checkpoint=path, desc=desc, precision="fp32")
+    save_config(path, prior)
+
+
 def load_ae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
     """Chapter 1's 2-D ConvAutoencoder (``ae.pt``), trained on grey images with the summed squared error."""
     path, source = ckpt_dir / "ae.pt", "chapter 1"
@@ -110,12 +120,7 @@ def load_vqvae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, prior_steps: i
         train(minimize_step(vq_loss, opt), x_train, steps=steps, batch_size=128, state={"model": model, "opt": opt},
               checkpoint=path, desc="VQ-VAE (stand-in)")
         save_config(path, model)
-        tokens = tokenize_all(model.eval(), x_train)
-        prior = TokenPrior(64).to(device)
-        popt = torch.optim.AdamW(prior.parameters(), lr=3e-3, weight_decay=0.01)
-        train(minimize_step(lambda t: {"loss": prior.nll(t)}, popt), tokens, steps=prior_steps, batch_size=32,
-              state={"model": prior, "opt": popt}, checkpoint=prior_path, desc="token prior (stand-in)")
-        save_config(prior_path, prior)
+        _quick_prior(tokenize_all(model.eval(), x_train), 64, prior_steps, prior_path, "token prior (stand-in)")
     model, prior = load_model(path, device), load_model(prior_path, device)
     return Loaded(model, checkpoint_seconds(path) + checkpoint_seconds(prior_path), source, extra=prior)
 
@@ -181,12 +186,8 @@ def load_vqgan_model(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, net: n
             train(step_fn(disc_on), x_train, steps=stop, batch_size=64, state=state, checkpoint=path,
                   desc="VQ-GAN (stand-in)")
         save_vqgan_config(path, model)
-        tokens = tokenize_all(model.vq.eval(), x_train)
-        prior = TokenPrior(model.num_codes).to(device)
-        popt = torch.optim.AdamW(prior.parameters(), lr=3e-3, weight_decay=0.01)
-        train(minimize_step(lambda t: {"loss": prior.nll(t)}, popt), tokens, steps=prior_steps, batch_size=32,
-              state={"model": prior, "opt": popt}, checkpoint=prior_path, desc="VQ-GAN prior (stand-in)")
-        save_config(prior_path, prior)
+        _quick_prior(tokenize_all(model.vq.eval(), x_train), model.num_codes, prior_steps, prior_path,
+                     "VQ-GAN prior (stand-in)")
     model, prior = load_vqgan(path, device), load_model(prior_path, device)
     return Loaded(model, base + checkpoint_seconds(path) + checkpoint_seconds(prior_path), source, extra=prior)
 

@@ -75,21 +75,32 @@ def to_markdown(metrics: dict[str, Any]) -> str:
 
 
 def bench_markdown(bench: dict[str, Any]) -> str:
-    """The table of ``make bench``: one row per model."""
+    """The table of ``make bench``: one row per model, the img/s of each rung of the ladder, then the totals."""
+    peak, peak_bf16 = bench.get("peak_gflops", float("nan")), bench.get("peak_gflops_bf16")
+    peaks = f"**{peak:.0f} GFLOP/s** in float32" + (f", **{peak_bf16:.0f}** in bfloat16" if peak_bf16 else "")
     lines = ["## Training throughput (`make bench`)", "",
-             f"Device: **{bench.get('device')}**; batch size {bench.get('batch_size')}; measured fp32 matrix-multiply "
-             f"peak **{bench.get('peak_gflops', float('nan')):.0f} GFLOP/s**. `img/s` is the course's training loop "
-             "(data held as one tensor, channels_last weights on a CPU), `default layout` the same loop without the "
-             "layout change, `baseline` the same model and step fed by torchvision's `FashionMNIST` + `ToTensor` "
-             "through a `DataLoader`, all measured in the same run. Utilization is the model's counted FLOP rate "
-             "divided by the peak.", "",
-             "| model | img/s | default layout | baseline img/s | speedup | GFLOP/s | utilization |",
-             "|---|---|---|---|---|---|---|"]
+             f"Device: **{bench.get('device')}**, the course's loop in **{bench.get('precision', 'fp32')}**; "
+             f"measured matrix-multiply peak {peaks}. Images per second of one training step (each chapter's "
+             "model, loss and batch size), fed four ways, each adding one change to the one before: `tutorial` = "
+             "torchvision's `FashionMNIST` + `ToTensor` through a `DataLoader`, float32 (the baseline); "
+             "`resident` = the split held as one tensor, batches sliced from it; `channels_last` = the "
+             "convolution weights in that layout; `course` = plus mixed precision where the hardware has it, "
+             "which is what `genviz_utils.training.train` does. All rungs are measured in alternating rounds of "
+             "the same run. Utilization is the counted FLOP rate divided by the peak of the precision used.", "",
+             "| model | batch | tutorial | resident | channels_last | course | speedup | GFLOP/s | utilization "
+             "| fp32 utilization |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, m in bench.get("models", {}).items():
-        default = m.get("img_s_default_layout")
-        lines.append(f"| `{name}` | {m['img_s']:.0f} | {'—' if default is None else f'{default:.0f}'} "
-                     f"| {m['baseline_img_s']:.0f} | {m['speedup']:.2f}x | {m['gflops']:.1f} "
-                     f"| {100 * m['utilization']:.0f} % |")
+        ladder = m.get("ladder", {})
+        rungs = " | ".join("—" if ladder.get(k) is None else f"{ladder[k]:.0f}" for k in ("resident", "channels_last"))
+        fp32 = m.get("utilization_fp32")
+        lines.append(f"| `{name}` | {m.get('batch_size', bench.get('batch_size', '—'))} | {m['baseline_img_s']:.0f} "
+                     f"| {rungs} | {m['img_s']:.0f} | {m['speedup']:.2f}x | {m['gflops']:.1f} "
+                     f"| {100 * m['utilization']:.0f} % | {'—' if fp32 is None else f'{100 * fp32:.0f} %'} |")
+    prior = bench.get("prior_maps_s")
+    if prior:
+        lines += ["", f"Chapter 3's token prior (a small transformer, batch 32) trains at {prior['fp32']:.0f} token "
+                  f"maps/s in float32 and {prior['bf16']:.0f} in bfloat16 here, so the chapters train it in float32."]
     return "\n".join(lines) + "\n"
 
 

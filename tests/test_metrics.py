@@ -207,6 +207,10 @@ def test_bench_counts_flops_and_steps():
     for name in ("ae", "vae", "vqvae", "gan"):
         step = bench.make_step(name, torch.device("cpu"))
         assert bench.step_flops(step, x) > 1e6, name
-    assert bench.peak_gflops(torch.device("cpu"), sizes=(64, 128), seconds=0.05) > 0
+    assert bench.peak_gflops(torch.device("cpu"), n=128, seconds=0.05) > 0
+    course = bench.make_step("vqvae", torch.device("cpu"), fast=True, precision="bf16")
+    course(x)                                # the quantizer keeps fp32 under autocast (index_put used to fail)
+    step, batches = bench.prior_step(torch.device("cpu"), "bf16")
+    step(next(batches))
     with pytest.raises(ValueError, match="unknown model"):
         bench.make_step("diffusion", torch.device("cpu"))

@@ -113,20 +113,29 @@ def test_main_requires_arguments():
 
 
 def test_bench_table_on_the_status_page(tmp_path):
-    bench = {"device": "cpu", "batch_size": 128, "peak_gflops": 200.0,
-             "models": {"ae": {"img_s": 9000.0, "baseline_img_s": 6000.0, "speedup": 1.5, "gflops": 150.0,
-                               "utilization": 0.75}}}
+    bench = {"device": "cpu", "precision": "bf16", "peak_gflops": 400.0, "peak_gflops_bf16": 800.0,
+             "models": {"ae": {"batch_size": 128, "img_s": 9000.0, "baseline_img_s": 6000.0, "speedup": 1.5,
+                               "gflops": 160.0, "utilization": 0.2, "utilization_fp32": 0.3,
+                               "ladder": {"tutorial": 6000.0, "resident": 7000.0, "channels_last": 7500.0,
+                                          "course": 9000.0}}}}
     (tmp_path / "bench.json").write_text(json.dumps(bench))
     md = tmp_path / "m.md"
     argv = ["--results", str(tmp_path / "none"), "--json", str(tmp_path / "m.json"), "--markdown", str(md)]
     main(argv + ["--bench", str(tmp_path / "missing.json")])
     assert "throughput" not in md.read_text()
     main(argv + ["--bench", str(tmp_path / "bench.json")])
-    assert "| `ae` | 9000 | — | 6000 | 1.50x | 150.0 | 75 % |" in md.read_text()
-    bench["models"]["ae"]["img_s_default_layout"] = 7000.0
+    text = md.read_text()
+    assert "| `ae` | 128 | 6000 | 7000 | 7500 | 9000 | 1.50x | 160.0 | 20 % | 30 % |" in text
+    assert "**400 GFLOP/s** in float32, **800** in bfloat16" in text and "in **bf16**" in text
+    assert "token prior" not in text
+    bench["prior_maps_s"] = {"fp32": 2400.0, "bf16": 1300.0}
     (tmp_path / "bench.json").write_text(json.dumps(bench))
     main(argv + ["--bench", str(tmp_path / "bench.json")])
-    assert "| `ae` | 9000 | 7000 | 6000 | 1.50x |" in md.read_text()
+    assert "trains at 2400 token maps/s in float32 and 1300 in bfloat16" in md.read_text()
+    del bench["models"]["ae"]["ladder"], bench["models"]["ae"]["utilization_fp32"], bench["peak_gflops_bf16"]
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    main(argv + ["--bench", str(tmp_path / "bench.json")])   # an older file without the ladder still renders
+    assert "| `ae` | 128 | 6000 | — | — | 9000 | 1.50x | 160.0 | 20 % | — |" in md.read_text()
 
 
 def test_scoreboard_rows_are_models(tmp_path):

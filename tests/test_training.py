@@ -199,3 +199,43 @@ def test_minimize_step_takes_one_optimizer_step():
     losses = step((torch.tensor([1.0]),))
     assert set(losses) == {"loss", "extra"} and float(losses["loss"].detach()) == 4.0
     assert torch.allclose(w.detach(), torch.tensor([2.0]))   # 3 - 0.25 * 2 * (3 - 1)
+
+
+def test_precision_sets_autocast_and_keeps_fp32_state():
+    from genviz_utils.training import autocast, native_bf16
+
+    seen = {}
+
+    def probe(precision):
+        model, opt = _setup()
+
+        def step(batch):
+            seen[precision] = torch.is_autocast_enabled("cpu")
+            loss = ((model(batch[0]) - batch[0]) ** 2).mean()
+            seen[precision + "_conv"] = model.encoder.net[0](batch[0]).dtype
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return {"loss": loss}
+        train(step, X, steps=2, batch_size=32, state={"model": model}, progress=False, precision=precision)
+        assert all(p.dtype == torch.float32 for p in model.parameters())    # weights stay fp32
+
+    for precision in ("fp32", "bf16", "auto"):
+        probe(precision)
+    assert seen["fp32"] is False and seen["fp32_conv"] == torch.float32
+    assert seen["bf16"] is True and seen["bf16_conv"] == torch.bfloat16
+    assert seen["auto"] is native_bf16(torch.device("cpu"))
+    with pytest.raises(ValueError, match="precision must be one of auto, bf16, fp32"):
+        autocast(torch.device("cpu"), "fp16")
+    with pytest.raises(ValueError, match="precision must be one of"):   # checked before any step runs
+        train(lambda b: {"loss": 0.0}, X, steps=1, batch_size=32, state={}, progress=False, precision="half")
+
+
+def test_mixed_precision_resumes_exactly(tmp_path):
+    m1, o1 = _setup()
+    _run(m1, o1, tmp_path / "a.pt", 12, precision="bf16")
+    m2, o2 = _setup()
+    _run(m2, o2, tmp_path / "b.pt", 6, precision="bf16")
+    m3, o3 = _setup(seed=3)
+    _run(m3, o3, tmp_path / "b.pt", 12, precision="bf16")
+    _assert_same_weights(m1, m3)

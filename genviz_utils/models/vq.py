@@ -132,6 +132,10 @@ class VectorQuantizer(nn.Module):
     def forward(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         if z_e.ndim != 4 or z_e.shape[1] != self.dim:
             raise ValueError(f"expected z_e of shape (B, {self.dim}, H, W), got {tuple(z_e.shape)}.")
+        with torch.autocast(z_e.device.type, enabled=False):   # distances and EMA sums in fp32, even under AMP
+            return self._quantize(z_e.float())
+
+    def _quantize(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         b, d, h, w = z_e.shape
         flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)                      # (N, D), N = B*H*W
         if self.training and not bool(self.initialised):
