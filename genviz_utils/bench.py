@@ -205,8 +205,10 @@ def prior_step(device: torch.device, precision: str) -> tuple[Step, Iterator[tor
 
 
 def run(models: tuple[str, ...] = ("ae", "vae", "vqvae", "gan"), batch_size: int | None = None,
-        seconds: float = 5.0, device: torch.device | None = None) -> dict:
-    """The bench. ``batch_size=None`` uses each chapter's batch size (:data:`BATCH_SIZES`)."""
+        seconds: float = 5.0, device: torch.device | None = None, sweep: tuple[int, ...] = (32, 64, 128, 256),
+        sweep_model: str = "ae") -> dict:
+    """The bench. ``batch_size=None`` uses each chapter's batch size (:data:`BATCH_SIZES`); ``sweep`` lists the
+    batch sizes at which ``sweep_model`` is also timed (tutorial and course rungs only)."""
     device = device or pick_device()
     images = load_images("fashion-mnist", "train", device=device).images
     bf16 = native_bf16(device)
@@ -238,6 +240,16 @@ def run(models: tuple[str, ...] = ("ae", "vae", "vqvae", "gan"), batch_size: int
         rate = compare({p: prior_step(device, p) for p in ("fp32", "bf16")}, device, seconds, rounds=5)
         out["prior_maps_s"] = rate
         print("token prior: " + ", ".join(f"{k} {v:.0f}" for k, v in rate.items()) + " token maps/s", flush=True)
+    if sweep:   # the batch-size trade-off, on one model: bigger batches are not faster per image here
+        rows = {}
+        for bs in sweep:
+            rate = compare({"tutorial": (make_step(sweep_model, device), tutorial_batches(bs, device)),
+                            "course": (make_step(sweep_model, device, fast=True, precision="auto"),
+                                       course_batches(images, bs))}, device, seconds, rounds=5)
+            rows[str(bs)] = rate | {"speedup": rate["course"] / rate["tutorial"]}
+            print(f"{sweep_model} at batch {bs}: tutorial {rate['tutorial']:.0f}, course {rate['course']:.0f} img/s",
+                  flush=True)
+        out["batch_sweep"] = {"model": sweep_model, "rows": rows}
     n = max(1, len(out["models"]))
     out["mean_utilization"] = sum(m["utilization"] for m in out["models"].values()) / n
     out["mean_utilization_fp32"] = sum(m["utilization_fp32"] for m in out["models"].values()) / n
@@ -250,8 +262,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch-size", type=int, default=None, help="one batch size for all (default: each chapter's)")
     ap.add_argument("--seconds", type=float, default=5.0, help="timing window per model and pipeline")
     ap.add_argument("--models", default="ae,vae,vqvae,gan")
+    ap.add_argument("--sweep", default="32,64,128,256", help="batch sizes for the trade-off table ('' for none)")
     args = ap.parse_args(argv)
-    result = run(tuple(args.models.split(",")), args.batch_size, args.seconds)
+    sweep = tuple(int(b) for b in args.sweep.split(",") if b)
+    result = run(tuple(args.models.split(",")), args.batch_size, args.seconds, sweep=sweep)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

@@ -97,6 +97,12 @@ def bench_markdown(bench: dict[str, Any]) -> str:
         lines.append(f"| `{name}` | {m.get('batch_size', bench.get('batch_size', '—'))} | {m['baseline_img_s']:.0f} "
                      f"| {rungs} | {m['img_s']:.0f} | {m['speedup']:.2f}x | {m['gflops']:.1f} "
                      f"| {100 * m['utilization']:.0f} % | {'—' if fp32 is None else f'{100 * fp32:.0f} %'} |")
+    sweep = bench.get("batch_sweep")
+    if sweep:
+        lines += ["", f"Batch size, `{sweep['model']}` (img/s):", "", "| batch | tutorial | course | speedup |",
+                  "|---|---|---|---|"]
+        lines += [f"| {bs} | {r['tutorial']:.0f} | {r['course']:.0f} | {r['speedup']:.2f}x |"
+                  for bs, r in sweep["rows"].items()]
     prior = bench.get("prior_maps_s")
     if prior:
         lines += ["", f"Chapter 3's token prior (a small transformer, batch 32) trains at {prior['fp32']:.0f} token "

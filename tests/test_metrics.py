@@ -1,5 +1,6 @@
 """Metrics of chapter 6: Frechet distance, k-NN precision/recall, PSNR, the feature classifier, the checkers."""
 
+import json
 import math
 import os
 from pathlib import Path
@@ -214,3 +215,17 @@ def test_bench_counts_flops_and_steps():
     step(next(batches))
     with pytest.raises(ValueError, match="unknown model"):
         bench.make_step("diffusion", torch.device("cpu"))
+
+
+def test_bench_run_writes_the_promised_fields(tmp_path):
+    from genviz_utils import bench
+
+    out = tmp_path / "bench.json"
+    bench.main(["--models", "ae", "--seconds", "0.2", "--sweep", "16", "--out", str(out)])
+    result = json.loads(out.read_text())
+    m = result["models"]["ae"]
+    assert set(m["ladder"]) == {"tutorial", "resident", "channels_last", "course"} and m["batch_size"] == 128
+    assert m["img_s"] == m["ladder"]["course"] and m["baseline_img_s"] == m["ladder"]["tutorial"]
+    assert m["speedup"] == pytest.approx(m["img_s"] / m["baseline_img_s"])
+    assert 0 < m["utilization"] < 1.5 and result["peak_gflops"] > 1
+    assert set(result["batch_sweep"]["rows"]) == {"16"}

@@ -132,6 +132,10 @@ def test_bench_table_on_the_status_page(tmp_path):
     (tmp_path / "bench.json").write_text(json.dumps(bench))
     main(argv + ["--bench", str(tmp_path / "bench.json")])
     assert "trains at 2400 token maps/s in float32 and 1300 in bfloat16" in md.read_text()
+    bench["batch_sweep"] = {"model": "ae", "rows": {"32": {"tutorial": 3000.0, "course": 4000.0, "speedup": 4 / 3}}}
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    main(argv + ["--bench", str(tmp_path / "bench.json")])
+    assert "| 32 | 3000 | 4000 | 1.33x |" in md.read_text()
     del bench["models"]["ae"]["ladder"], bench["models"]["ae"]["utilization_fp32"], bench["peak_gflops_bf16"]
     (tmp_path / "bench.json").write_text(json.dumps(bench))
     main(argv + ["--bench", str(tmp_path / "bench.json")])   # an older file without the ladder still renders
