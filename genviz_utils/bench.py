@@ -13,7 +13,12 @@ and batch size) is timed on four rungs of a ladder, each adding one change to th
 - ``course``: the step under :func:`genviz_utils.training.autocast` with ``precision="auto"``, i.e. bfloat16
   where the hardware has it: exactly what :func:`genviz_utils.training.train` does.
 
-The rungs are measured in alternating rounds, so that a change of load on the machine affects them alike.
+The rungs are measured in alternating rounds, so that a change of load on the machine affects them alike. They
+share one process, whose memory allocator is set up as ``train`` does it
+(:func:`genviz_utils.runtime.keep_freed_memory`). Because that setting is process-wide, the ``fresh_process`` entry
+measures it the way a reader meets it: a new Python process running the tutorial pipeline with the allocator's
+defaults, against a new process running the course's rung, alternately; its ratio is the headline ``speedup``
+(``speedup_in_process`` is the ladder's).
 
 ``gflops`` is the model's achieved rate in the course's loop (FLOPs of one step counted by
 ``torch.utils.flop_counter.FlopCounterMode``, times steps per second) and ``utilization`` divides it by the
@@ -25,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,7 +45,7 @@ from .models.ae import ConvAutoencoder
 from .models.gan import Discriminator, Generator, dcgan_step
 from .models.vae import ConvVAE, neg_elbo
 from .models.vq import VQVAE, TokenPrior
-from .runtime import data_dir, pick_device
+from .runtime import data_dir, keep_freed_memory, pick_device
 from .training import autocast, fast_layout, native_bf16
 
 Step = Callable[[torch.Tensor], object]
@@ -204,12 +211,40 @@ def prior_step(device: torch.device, precision: str) -> tuple[Step, Iterator[tor
     return step, course_batches(tokens, 32)
 
 
+def _worker(name: str, rung: str, seconds: float) -> float:
+    """img/s of ``name`` on ``rung`` ("tutorial" with the allocator's defaults, or "course" as ``train`` runs it),
+    in this (fresh) process."""
+    device = pick_device()
+    bs = BATCH_SIZES[name]
+    if rung == "tutorial":
+        step, batches = make_step(name, device), tutorial_batches(bs, device)
+    else:
+        keep_freed_memory()
+        images = load_images("fashion-mnist", "train", device=device).images
+        step, batches = make_step(name, device, fast=True, precision="auto"), course_batches(images, bs)
+    return compare({rung: (step, batches)}, device, seconds, rounds=1)[rung]
+
+
+def fresh_process(name: str, seconds: float, rounds: int = 2) -> dict[str, float]:
+    """img/s of the tutorial pipeline and of the course's loop, each in new Python processes, alternately."""
+    totals = {"tutorial": 0.0, "course": 0.0}
+    for _ in range(rounds):
+        for rung in totals:
+            cmd = [sys.executable, "-m", "genviz_utils.bench", "--worker", rung, "--models", name,
+                   "--seconds", str(seconds)]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            totals[rung] += float(out.strip().splitlines()[-1]) / rounds
+    return totals | {"speedup": totals["course"] / totals["tutorial"]}
+
+
 def run(models: tuple[str, ...] = ("ae", "vae", "vqvae", "gan"), batch_size: int | None = None,
         seconds: float = 5.0, device: torch.device | None = None, sweep: tuple[int, ...] = (32, 64, 128, 256),
-        sweep_model: str = "ae") -> dict:
+        sweep_model: str = "ae", fresh: bool = True) -> dict:
     """The bench. ``batch_size=None`` uses each chapter's batch size (:data:`BATCH_SIZES`); ``sweep`` lists the
-    batch sizes at which ``sweep_model`` is also timed (tutorial and course rungs only)."""
+    batch sizes at which ``sweep_model`` is also timed (tutorial and course rungs only); ``fresh=False``
+    skips the fresh-process measurement (then ``speedup`` is the in-process one)."""
     device = device or pick_device()
+    keep_freed_memory()
     images = load_images("fashion-mnist", "train", device=device).images
     bf16 = native_bf16(device)
     peak = peak_gflops(device)
@@ -227,14 +262,17 @@ def run(models: tuple[str, ...] = ("ae", "vae", "vqvae", "gan"), batch_size: int
             "channels_last": (make_step(name, device, fast=True), course_batches(images, bs)),
             "course": (make_step(name, device, fast=True, precision="auto"), course_batches(images, bs)),
         }, device, seconds, rounds=5)
-        img_s, base = rate["course"], rate["tutorial"]
-        gflops = flops * img_s / 1e9
+        alone = fresh_process(name, seconds / 2) if fresh else None
+        img_s, base = (alone["course"], alone["tutorial"]) if alone else (rate["course"], rate["tutorial"])
+        gflops = flops * rate["course"] / 1e9
         out["models"][name] = {"batch_size": bs, "img_s": img_s, "baseline_img_s": base, "speedup": img_s / base,
+                               "speedup_in_process": rate["course"] / rate["tutorial"], "fresh_process": alone,
                                "gflops": gflops, "utilization": gflops / course_peak,
                                "utilization_fp32": flops * rate["channels_last"] / 1e9 / peak,
                                "flops_per_image": flops, "ladder": rate}
         print(f"{name:>6} (batch {bs}): " + ", ".join(f"{k} {v:.0f}" for k, v in rate.items())
-              + f" img/s: x{img_s / base:.2f}; {gflops:.1f} GFLOP/s = {100 * gflops / course_peak:.0f}% of "
+              + f" img/s (x{rate['course'] / rate['tutorial']:.2f}); fresh processes: tutorial {base:.0f}, course "
+              f"{img_s:.0f} (x{img_s / base:.2f}); {gflops:.1f} GFLOP/s = {100 * gflops / course_peak:.0f}% of "
               f"{course_peak:.0f}", flush=True)
     if bf16:   # the exception: chapters 3 and 5 train their token prior in fp32, because of this measurement
         rate = compare({p: prior_step(device, p) for p in ("fp32", "bf16")}, device, seconds, rounds=5)
@@ -263,9 +301,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="timing window per model and pipeline")
     ap.add_argument("--models", default="ae,vae,vqvae,gan")
     ap.add_argument("--sweep", default="32,64,128,256", help="batch sizes for the trade-off table ('' for none)")
+    ap.add_argument("--worker", choices=("tutorial", "course"), help=argparse.SUPPRESS)   # see fresh_process
+    ap.add_argument("--no-fresh", action="store_true", help="skip the fresh-process measurement")
     args = ap.parse_args(argv)
+    if args.worker:
+        print(_worker(args.models, args.worker, args.seconds))
+        return
     sweep = tuple(int(b) for b in args.sweep.split(",") if b)
-    result = run(tuple(args.models.split(",")), args.batch_size, args.seconds, sweep=sweep)
+    result = run(tuple(args.models.split(",")), args.batch_size, args.seconds, sweep=sweep,
+                 fresh=not args.no_fresh)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

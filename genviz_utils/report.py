@@ -86,17 +86,30 @@ def bench_markdown(bench: dict[str, Any]) -> str:
              "`resident` = the split held as one tensor, batches sliced from it; `channels_last` = the "
              "convolution weights in that layout; `course` = plus mixed precision where the hardware has it, "
              "which is what `genviz_utils.training.train` does. All rungs are measured in alternating rounds of "
-             "the same run. Utilization is the counted FLOP rate divided by the peak of the precision used.", "",
+             "the same run, in one process whose memory allocator is set up as `train` does it. Utilization is the "
+             "counted FLOP rate of the `course` rung divided by the peak of the precision used.", "",
              "| model | batch | tutorial | resident | channels_last | course | speedup | GFLOP/s | utilization "
              "| fp32 utilization |",
              "|---|---|---|---|---|---|---|---|---|---|"]
+    fresh = {}
     for name, m in bench.get("models", {}).items():
-        ladder = m.get("ladder", {})
-        rungs = " | ".join("—" if ladder.get(k) is None else f"{ladder[k]:.0f}" for k in ("resident", "channels_last"))
+        ladder = m.get("ladder") or {"tutorial": m["baseline_img_s"], "course": m["img_s"]}
+        cells = " | ".join("—" if ladder.get(k) is None else f"{ladder[k]:.0f}" for k in
+                           ("tutorial", "resident", "channels_last", "course"))
         fp32 = m.get("utilization_fp32")
-        lines.append(f"| `{name}` | {m.get('batch_size', bench.get('batch_size', '—'))} | {m['baseline_img_s']:.0f} "
-                     f"| {rungs} | {m['img_s']:.0f} | {m['speedup']:.2f}x | {m['gflops']:.1f} "
+        lines.append(f"| `{name}` | {m.get('batch_size', bench.get('batch_size', '—'))} | {cells} "
+                     f"| {ladder['course'] / ladder['tutorial']:.2f}x | {m['gflops']:.1f} "
                      f"| {100 * m['utilization']:.0f} % | {'—' if fp32 is None else f'{100 * fp32:.0f} %'} |")
+        if m.get("fresh_process"):
+            fresh[name] = m["fresh_process"]
+    if fresh:
+        lines += ["", "End to end, as a reader meets it: each pipeline in a new Python process (the tutorial script "
+                  "with the memory allocator's defaults, the course's loop as `train` runs it), alternately. In a "
+                  "fresh process glibc returns freed activation memory to the system and page-faults it back at "
+                  "every step; `train` keeps it (`genviz_utils.runtime.keep_freed_memory`).", "",
+                  "| model | tutorial script | course's loop | speedup |", "|---|---|---|---|"]
+        lines += [f"| `{name}` | {r['tutorial']:.0f} | {r['course']:.0f} | {r['speedup']:.2f}x |"
+                  for name, r in fresh.items()]
     sweep = bench.get("batch_sweep")
     if sweep:
         lines += ["", f"Batch size, `{sweep['model']}` (img/s):", "", "| batch | tutorial | course | speedup |",

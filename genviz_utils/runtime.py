@@ -1,9 +1,13 @@
-"""Device choice, seeding and the folders the course writes to."""
+"""Device choice, seeding, the memory allocator, and the folders the course writes to."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import platform
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +27,27 @@ def pick_device(prefer: str | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3    # glibc's mallopt parameter numbers
+
+
+def keep_freed_memory(mmap_threshold: int = 64 << 20, trim_threshold: int = 256 << 20) -> bool:
+    """Let glibc's malloc keep freed blocks for reuse instead of handing them back to the OS (Linux + glibc only).
+
+    A CPU training step allocates and frees megabytes of activations. With glibc's defaults, blocks above a
+    threshold are given back to the kernel on ``free`` (``munmap``, heap trimming) and page-faulted in again,
+    zeroed, by the next step (``make bench`` measures what that costs a plain tutorial script). Blocks below
+    ``mmap_threshold`` now come from the heap, and the heap keeps up to ``trim_threshold`` free bytes. Returns
+    whether the setting took effect; elsewhere it does nothing.
+    """
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold) and libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold))
+    except (OSError, AttributeError):
+        return False
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, load_state, save_checkpoint
 from .data import batch_indices
+from .runtime import keep_freed_memory
 
 Stateful = torch.nn.Module | torch.optim.Optimizer
 
@@ -160,13 +161,15 @@ def train(
         checkpoint: file to write every ``checkpoint_every`` steps and at the end; resumed from if it exists.
         precision: ``"auto"``, ``"bf16"`` or ``"fp32"``: the arithmetic of the step (see :func:`autocast`).
 
-    On a CPU the modules in ``state`` are put into the faster memory layout of :func:`fast_layout` first.
+    On a CPU the modules in ``state`` are put into the faster memory layout of :func:`fast_layout` first, and
+    freed activation memory is kept for the next step (:func:`genviz_utils.runtime.keep_freed_memory`).
     """
     tensors = data if isinstance(data, tuple) else (data,)
     n = tensors[0].shape[0]
     if any(t.shape[0] != n for t in tensors):
         raise ValueError(f"all data tensors need the same first dimension, got {[tuple(t.shape) for t in tensors]}.")
     fast_layout(*(obj for obj in state.values() if isinstance(obj, torch.nn.Module)))
+    keep_freed_memory()
     amp = autocast(tensors[0].device, precision)   # checked before any work is done
     history, start = History(), 0
     ckpt = Path(checkpoint) if checkpoint is not None else None

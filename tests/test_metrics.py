@@ -221,11 +221,14 @@ def test_bench_run_writes_the_promised_fields(tmp_path):
     from genviz_utils import bench
 
     out = tmp_path / "bench.json"
-    bench.main(["--models", "ae", "--seconds", "0.2", "--sweep", "16", "--out", str(out)])
+    bench.main(["--models", "ae", "--seconds", "0.2", "--sweep", "16", "--no-fresh", "--out", str(out)])
     result = json.loads(out.read_text())
     m = result["models"]["ae"]
+    assert m["fresh_process"] is None and m["speedup"] == m["speedup_in_process"]
     assert set(m["ladder"]) == {"tutorial", "resident", "channels_last", "course"} and m["batch_size"] == 128
     assert m["img_s"] == m["ladder"]["course"] and m["baseline_img_s"] == m["ladder"]["tutorial"]
     assert m["speedup"] == pytest.approx(m["img_s"] / m["baseline_img_s"])
     assert 0 < m["utilization"] < 1.5 and result["peak_gflops"] > 1
     assert set(result["batch_sweep"]["rows"]) == {"16"}
+    alone = bench.fresh_process("ae", 0.2, rounds=1)          # two new processes, one per pipeline
+    assert alone["tutorial"] > 0 and alone["course"] > 0 and alone["speedup"] == alone["course"] / alone["tutorial"]

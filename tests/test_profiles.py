@@ -83,3 +83,13 @@ def test_pick_device(monkeypatch):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA GPU"):
             runtime.pick_device("cuda")
+
+
+def test_keep_freed_memory_takes_effect_on_glibc_only(monkeypatch):
+    import platform
+    import sys
+
+    on_glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert runtime.keep_freed_memory() is on_glibc
+    monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("musl", ""))
+    assert runtime.keep_freed_memory() is False            # not glibc: nothing is touched

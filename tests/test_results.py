@@ -126,6 +126,11 @@ def test_bench_table_on_the_status_page(tmp_path):
     main(argv + ["--bench", str(tmp_path / "bench.json")])
     text = md.read_text()
     assert "| `ae` | 128 | 6000 | 7000 | 7500 | 9000 | 1.50x | 160.0 | 20 % | 30 % |" in text
+    assert "End to end" not in text
+    bench["models"]["ae"]["fresh_process"] = {"tutorial": 4000.0, "course": 8000.0, "speedup": 2.0}
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    main(argv + ["--bench", str(tmp_path / "bench.json")])
+    assert "| `ae` | 4000 | 8000 | 2.00x |" in md.read_text()
     assert "**400 GFLOP/s** in float32, **800** in bfloat16" in text and "in **bf16**" in text
     assert "token prior" not in text
     bench["prior_maps_s"] = {"fp32": 2400.0, "bf16": 1300.0}
