@@ -16,7 +16,7 @@ import torch
 from matplotlib.patches import Rectangle
 
 from .viz import as_image_batch, make_grid
-from .widgets import _has_ipywidgets
+from .widgets import has_ipywidgets
 
 
 class Tokenizer(Protocol):
@@ -192,7 +192,7 @@ def token_editor(model: Tokenizer, image: torch.Tensor, *, cell: tuple[int, int]
                  fontsize=9)
     fig.tight_layout()
     plt.show()
-    if not (interactive and _has_ipywidgets()):
+    if not (interactive and has_ipywidgets()):
         return None
     return _editor_box(model, tokens, base, cell, h, w, k)
 

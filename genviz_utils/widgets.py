@@ -16,7 +16,8 @@ import torch
 from .viz import as_image_batch, make_grid
 
 
-def _has_ipywidgets() -> bool:
+def has_ipywidgets() -> bool:
+    """Whether sliders can work here: ipywidgets is installed and we run inside an IPython kernel."""
     try:
         import ipywidgets  # noqa: F401
         from IPython import get_ipython
@@ -67,7 +68,7 @@ def latent_explorer(
     axes[0, 0].set_title(f"{title} (static view: each row sweeps one coordinate from {-lim:g} to {lim:g})", fontsize=9)
     fig.tight_layout()
     plt.show()
-    if not (interactive and _has_ipywidgets()):
+    if not (interactive and has_ipywidgets()):
         return None
     return _slider_box(decode, names, lim, device)
 
@@ -116,7 +117,7 @@ def interpolation_explorer(
     ax.set_axis_off()
     ax.set_title(f"{title} (static view: t = 0 ... 1)", fontsize=9)
     plt.show()
-    if not (interactive and _has_ipywidgets()):
+    if not (interactive and has_ipywidgets()):
         return None
     import ipywidgets as W
 
