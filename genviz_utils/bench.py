@@ -23,7 +23,8 @@ defaults, against a new process running the course's rung, alternately; its rati
 ``gflops`` is the model's achieved rate in the course's loop (FLOPs of one step counted by
 ``torch.utils.flop_counter.FlopCounterMode``, times steps per second) and ``utilization`` divides it by the
 measured matrix-multiply peak of the precision the course ran in (``peak_gflops`` for float32,
-``peak_gflops_bf16`` for bfloat16); ``utilization_fp32`` does the same for the ``channels_last`` rung.
+``peak_gflops_bf16`` for bfloat16); ``utilization_fp32`` does the same for the ``channels_last`` rung. ``top_ops``
+says where the course's step spends its time (profiler shares of the operators with the largest self time).
 """
 
 from __future__ import annotations
@@ -159,6 +160,25 @@ def _timed(step: Step, batches: Iterator[torch.Tensor], device: torch.device, se
     return n, time.perf_counter() - t0
 
 
+def top_ops(step: Step, batches: Iterator[torch.Tensor], steps: int = 20, k: int = 6) -> dict[str, float]:
+    """Where a step's time goes: the ``k`` operators with the largest self time under ``torch.profiler`` over
+    ``steps`` steps, as shares of the total (device time on CUDA, CPU time elsewhere)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    x = next(batches)
+    cuda = x.device.type == "cuda"
+    for _ in range(3):
+        step(next(batches))
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+        for _ in range(steps):
+            step(next(batches))
+        _sync(x.device)
+    attr = "self_device_time_total" if cuda else "self_cpu_time_total"
+    times = {e.key: getattr(e, attr) for e in prof.key_averages()}
+    total = sum(times.values()) or 1.0
+    return {name: t / total for name, t in sorted(times.items(), key=lambda kv: -kv[1])[:k]}
+
+
 def compare(runs: dict[str, tuple[Step, Iterator[torch.Tensor]]], device: torch.device, seconds: float,
             rounds: int = 3, warmup: int = 3) -> dict[str, float]:
     """Images per second of each (step, batches) pair, measured in ``rounds`` alternating rounds of
@@ -262,6 +282,7 @@ def run(models: tuple[str, ...] = ("ae", "vae", "vqvae", "gan"), batch_size: int
             "channels_last": (make_step(name, device, fast=True), course_batches(images, bs)),
             "course": (make_step(name, device, fast=True, precision="auto"), course_batches(images, bs)),
         }, device, seconds, rounds=5)
+        hot = top_ops(make_step(name, device, fast=True, precision="auto"), course_batches(images, bs))
         alone = fresh_process(name, seconds / 2) if fresh else None
         img_s, base = (alone["course"], alone["tutorial"]) if alone else (rate["course"], rate["tutorial"])
         gflops = flops * rate["course"] / 1e9
@@ -269,7 +290,7 @@ def run(models: tuple[str, ...] = ("ae", "vae", "vqvae", "gan"), batch_size: int
                                "speedup_in_process": rate["course"] / rate["tutorial"], "fresh_process": alone,
                                "gflops": gflops, "utilization": gflops / course_peak,
                                "utilization_fp32": flops * rate["channels_last"] / 1e9 / peak,
-                               "flops_per_image": flops, "ladder": rate}
+                               "flops_per_image": flops, "ladder": rate, "top_ops": hot}
         print(f"{name:>6} (batch {bs}): " + ", ".join(f"{k} {v:.0f}" for k, v in rate.items())
               + f" img/s (x{rate['course'] / rate['tutorial']:.2f}); fresh processes: tutorial {base:.0f}, course "
               f"{img_s:.0f} (x{img_s / base:.2f}); {gflops:.1f} GFLOP/s = {100 * gflops / course_peak:.0f}% of "

@@ -110,6 +110,11 @@ def bench_markdown(bench: dict[str, Any]) -> str:
                   "| model | tutorial script | course's loop | speedup |", "|---|---|---|---|"]
         lines += [f"| `{name}` | {r['tutorial']:.0f} | {r['course']:.0f} | {r['speedup']:.2f}x |"
                   for name, r in fresh.items()]
+    hot = {name: m["top_ops"] for name, m in bench.get("models", {}).items() if m.get("top_ops")}
+    if hot:
+        lines += ["", "Where the course's step spends its time (profiler, self time of the largest operators):", ""]
+        lines += [f"- `{name}`: " + ", ".join(f"`{op.removeprefix('aten::')}` {100 * share:.0f} %"
+                                              for op, share in ops.items()) for name, ops in hot.items()]
     sweep = bench.get("batch_sweep")
     if sweep:
         lines += ["", f"Batch size, `{sweep['model']}` (img/s):", "", "| batch | tutorial | course | speedup |",

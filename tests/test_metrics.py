@@ -230,5 +230,6 @@ def test_bench_run_writes_the_promised_fields(tmp_path):
     assert m["speedup"] == pytest.approx(m["img_s"] / m["baseline_img_s"])
     assert 0 < m["utilization"] < 1.5 and result["peak_gflops"] > 1
     assert set(result["batch_sweep"]["rows"]) == {"16"}
+    assert 0 < sum(m["top_ops"].values()) <= 1 + 1e-9 and any("conv" in op for op in m["top_ops"])
     alone = bench.fresh_process("ae", 0.2, rounds=1)          # two new processes, one per pipeline
     assert alone["tutorial"] > 0 and alone["course"] > 0 and alone["speedup"] == alone["course"] / alone["tutorial"]

@@ -131,6 +131,10 @@ def test_bench_table_on_the_status_page(tmp_path):
     (tmp_path / "bench.json").write_text(json.dumps(bench))
     main(argv + ["--bench", str(tmp_path / "bench.json")])
     assert "| `ae` | 4000 | 8000 | 2.00x |" in md.read_text()
+    bench["models"]["ae"]["top_ops"] = {"aten::convolution_backward": 0.4, "aten::silu_backward": 0.1}
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    main(argv + ["--bench", str(tmp_path / "bench.json")])
+    assert "- `ae`: `convolution_backward` 40 %, `silu_backward` 10 %" in md.read_text()
     assert "**400 GFLOP/s** in float32, **800** in bfloat16" in text and "in **bf16**" in text
     assert "token prior" not in text
     bench["prior_maps_s"] = {"fp32": 2400.0, "bf16": 1300.0}
