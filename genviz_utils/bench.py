@@ -84,15 +84,17 @@ def peak_gflops(device: torch.device, dtype: torch.dtype = torch.float32, second
     (oneDNN, cuDNN). Both count: on AMD CPUs MKL takes an AVX2 path and reaches about half of what oneDNN's AVX-512
     kernels, which run the course's convolutions, do.
     """
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False        # fp32 means fp32, not TF32
-        torch.backends.cudnn.allow_tf32 = False
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     x = torch.randn(8, n, 32, 32, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
     w = b.view(n, n, 1, 1).contiguous(memory_format=torch.channels_last)
     flops = 2.0 * n ** 3
-    blas = _best_rate(lambda: a @ b, flops, device, seconds / 2)
-    conv = _best_rate(lambda: F.conv2d(x, w), flops * 8 * 32 * 32 / n, device, seconds / 2)
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False   # fp32 means fp32, not TF32
+    try:
+        blas = _best_rate(lambda: a @ b, flops, device, seconds / 2)
+        conv = _best_rate(lambda: F.conv2d(x, w), flops * 8 * 32 * 32 / n, device, seconds / 2)
+    finally:   # the models are timed with the defaults
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     return max(blas, conv) / 1e9
 
 
@@ -231,11 +233,10 @@ def prior_step(device: torch.device, precision: str) -> tuple[Step, Iterator[tor
     return step, course_batches(tokens, 32)
 
 
-def _worker(name: str, rung: str, seconds: float) -> float:
-    """img/s of ``name`` on ``rung`` ("tutorial" with the allocator's defaults, or "course" as ``train`` runs it),
-    in this (fresh) process."""
+def _worker(name: str, rung: str, seconds: float, bs: int) -> float:
+    """img/s of ``name`` at batch size ``bs`` on ``rung`` ("tutorial" with the allocator's defaults, or "course" as
+    ``train`` runs it), in this (fresh) process."""
     device = pick_device()
-    bs = BATCH_SIZES[name]
     if rung == "tutorial":
         step, batches = make_step(name, device), tutorial_batches(bs, device)
     else:
@@ -245,13 +246,13 @@ def _worker(name: str, rung: str, seconds: float) -> float:
     return compare({rung: (step, batches)}, device, seconds, rounds=1)[rung]
 
 
-def fresh_process(name: str, seconds: float, rounds: int = 2) -> dict[str, float]:
+def fresh_process(name: str, seconds: float, rounds: int = 2, batch_size: int | None = None) -> dict[str, float]:
     """img/s of the tutorial pipeline and of the course's loop, each in new Python processes, alternately."""
     totals = {"tutorial": 0.0, "course": 0.0}
     for _ in range(rounds):
         for rung in totals:
             cmd = [sys.executable, "-m", "genviz_utils.bench", "--worker", rung, "--models", name,
-                   "--seconds", str(seconds)]
+                   "--seconds", str(seconds), "--batch-size", str(batch_size or BATCH_SIZES[name])]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             totals[rung] += float(out.strip().splitlines()[-1]) / rounds
     return totals | {"speedup": totals["course"] / totals["tutorial"]}
@@ -283,7 +284,7 @@ def run(models: tuple[str, ...] = ("ae", "vae", "vqvae", "gan"), batch_size: int
             "course": (make_step(name, device, fast=True, precision="auto"), course_batches(images, bs)),
         }, device, seconds, rounds=5)
         hot = top_ops(make_step(name, device, fast=True, precision="auto"), course_batches(images, bs))
-        alone = fresh_process(name, seconds / 2) if fresh else None
+        alone = fresh_process(name, seconds / 2, batch_size=bs) if fresh else None
         img_s, base = (alone["course"], alone["tutorial"]) if alone else (rate["course"], rate["tutorial"])
         gflops = flops * rate["course"] / 1e9
         out["models"][name] = {"batch_size": bs, "img_s": img_s, "baseline_img_s": base, "speedup": img_s / base,
@@ -299,7 +300,7 @@ def run(models: tuple[str, ...] = ("ae", "vae", "vqvae", "gan"), batch_size: int
         rate = compare({p: prior_step(device, p) for p in ("fp32", "bf16")}, device, seconds, rounds=5)
         out["prior_maps_s"] = rate
         print("token prior: " + ", ".join(f"{k} {v:.0f}" for k, v in rate.items()) + " token maps/s", flush=True)
-    if sweep:   # the batch-size trade-off, on one model: bigger batches are not faster per image here
+    if sweep:   # the batch-size trade-off, on one model (tutorial and course rungs)
         rows = {}
         for bs in sweep:
             rate = compare({"tutorial": (make_step(sweep_model, device), tutorial_batches(bs, device)),
@@ -326,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-fresh", action="store_true", help="skip the fresh-process measurement")
     args = ap.parse_args(argv)
     if args.worker:
-        print(_worker(args.models, args.worker, args.seconds))
+        print(_worker(args.models, args.worker, args.seconds, args.batch_size or BATCH_SIZES[args.models]))
         return
     sweep = tuple(int(b) for b in args.sweep.split(",") if b)
     result = run(tuple(args.models.split(",")), args.batch_size, args.seconds, sweep=sweep,

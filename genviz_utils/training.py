@@ -10,7 +10,8 @@ and the checkpoint stores the torch RNG state, so ``train(steps=200)`` gives the
 
 Mixed precision: with ``precision="auto"`` (the default) the step runs under ``torch.autocast`` in bfloat16 where
 the hardware multiplies bfloat16 natively (x86 CPUs with AVX512-BF16 or AMX, NVIDIA GPUs from Ampere on), and in
-plain float32 everywhere else. Weights, optimizer state and losses stay float32; ``make bench`` measures the gain.
+plain float32 everywhere else. Convolutions and matrix products then take bfloat16 inputs, while weights and optimizer
+state stay float32; ``make bench`` measures the gain.
 """
 
 from __future__ import annotations
@@ -161,16 +162,16 @@ def train(
         checkpoint: file to write every ``checkpoint_every`` steps and at the end; resumed from if it exists.
         precision: ``"auto"``, ``"bf16"`` or ``"fp32"``: the arithmetic of the step (see :func:`autocast`).
 
-    On a CPU the modules in ``state`` are put into the faster memory layout of :func:`fast_layout` first, and
-    freed activation memory is kept for the next step (:func:`genviz_utils.runtime.keep_freed_memory`).
+    On a CPU the modules in ``state`` are put into the faster memory layout of :func:`fast_layout` first. Freed
+    activation memory is kept for the next step (:func:`genviz_utils.runtime.keep_freed_memory`).
     """
     tensors = data if isinstance(data, tuple) else (data,)
     n = tensors[0].shape[0]
     if any(t.shape[0] != n for t in tensors):
         raise ValueError(f"all data tensors need the same first dimension, got {[tuple(t.shape) for t in tensors]}.")
+    amp = autocast(tensors[0].device, precision)   # checked before any work is done
     fast_layout(*(obj for obj in state.values() if isinstance(obj, torch.nn.Module)))
     keep_freed_memory()
-    amp = autocast(tensors[0].device, precision)   # checked before any work is done
     history, start = History(), 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and resume and ckpt.exists():

@@ -132,8 +132,8 @@ class VectorQuantizer(nn.Module):
     def forward(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         if z_e.ndim != 4 or z_e.shape[1] != self.dim:
             raise ValueError(f"expected z_e of shape (B, {self.dim}, H, W), got {tuple(z_e.shape)}.")
-        with torch.autocast(z_e.device.type, enabled=False):   # distances and EMA sums in fp32, even under AMP
-            return self._quantize(z_e.float())
+        with torch.autocast(z_e.device.type, enabled=False):   # distances and EMA sums in the codebook's precision
+            return self._quantize(z_e.to(self.codebook.dtype))  # (fp32), also under mixed precision
 
     def _quantize(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         b, d, h, w = z_e.shape
