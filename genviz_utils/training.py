@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ def fast_layout(*modules: torch.nn.Module) -> None:
 
 
 PRECISIONS = ("auto", "bf16", "fp32")
+PRECISION_ENV = "GENVIZ_PRECISION"
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -126,7 +128,12 @@ def native_bf16(device: torch.device) -> bool:
 
 def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
     """The context :func:`train` runs each step in: bfloat16 autocast for ``"bf16"``, and for ``"auto"`` where
-    :func:`native_bf16` holds; otherwise nothing changes (float32)."""
+    :func:`native_bf16` holds; otherwise nothing changes (float32). ``$GENVIZ_PRECISION`` (``fp32`` or ``bf16``)
+    replaces ``"auto"``, e.g. to train everything in float32 on a machine where bfloat16 misbehaves."""
+    if precision == "auto":
+        precision = os.environ.get(PRECISION_ENV, "auto").strip().lower() or "auto"
+        if precision not in PRECISIONS:
+            raise ValueError(f"{PRECISION_ENV} must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
     if precision == "bf16" or (precision == "auto" and native_bf16(device)):

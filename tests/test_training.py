@@ -1,5 +1,6 @@
 """The training loop: NaN guard, exact resume, checkpoint errors, history."""
 
+import contextlib
 import math
 
 import pytest
@@ -239,3 +240,17 @@ def test_mixed_precision_resumes_exactly(tmp_path):
     m3, o3 = _setup(seed=3)
     _run(m3, o3, tmp_path / "b.pt", 12, precision="bf16")
     _assert_same_weights(m1, m3)
+
+
+def test_precision_env_var_replaces_auto_only(monkeypatch):
+    from genviz_utils.training import autocast
+
+    cpu = torch.device("cpu")
+    monkeypatch.setenv("GENVIZ_PRECISION", "fp32")
+    assert isinstance(autocast(cpu), contextlib.nullcontext)
+    assert isinstance(autocast(cpu, "bf16"), torch.autocast)          # an explicit choice wins
+    monkeypatch.setenv("GENVIZ_PRECISION", " BF16 ")
+    assert isinstance(autocast(cpu), torch.autocast)
+    monkeypatch.setenv("GENVIZ_PRECISION", "half")
+    with pytest.raises(ValueError, match="GENVIZ_PRECISION must be one of auto, bf16, fp32"):
+        autocast(cpu)
