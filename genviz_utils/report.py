@@ -20,14 +20,25 @@ _KEYS_FIRST = ("fid", "train_seconds", "recon_mse")
 
 
 def collect(results: Path) -> dict[str, Any]:
-    """``{"profile", "device", "models": {name: metrics}}`` from ``<results>/<name>.json`` files."""
+    """``{"profile", "device", "models": {name: metrics}}`` from ``<results>/<name>.json`` files.
+
+    ``scoreboard.json`` (written by chapter 6) is not a model: its numbers per model replace the same keys
+    recorded by the model's own chapter, so that the scoreboard has one protocol whatever order the notebooks ran in.
+    """
     models: dict[str, dict[str, Any]] = {}
     profiles, devices = set(), set()
     for path in sorted(results.glob("*.json")):
+        if path.stem == "scoreboard":
+            continue
         data = json.loads(path.read_text())
         profiles.add(data.get("profile"))
         devices.add(data.get("device"))
         models[path.stem] = {k: v for k, v in data.items() if k not in ("profile", "device")}
+    board = results / "scoreboard.json"
+    if board.exists():
+        for name, values in json.loads(board.read_text()).items():
+            if isinstance(values, dict):
+                models.setdefault(name, {}).update(values)
     ordered = {m: models.pop(m) for m in MODELS if m in models} | models
     return {
         "profile": ", ".join(sorted(p for p in profiles if p)) or None,

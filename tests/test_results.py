@@ -60,6 +60,15 @@ def test_collect_shape_and_order(tmp_path):
     assert m["models"]["ae"] == {"recon_mse": 0.03, "train_seconds": 12.0, "alpha": 1}  # profile/device lifted out
 
 
+def test_scoreboard_numbers_win_whatever_ran_last(tmp_path):
+    _fill(tmp_path / "r")
+    (tmp_path / "r" / "scoreboard.json").write_text(json.dumps({"gan": {"fid": 31.5, "recall": 0.4}}))
+    (tmp_path / "r" / "gan.json").write_text(json.dumps({"fid": 29.0, "img_s": 100.0}))   # the chapter ran later
+    m = collect(tmp_path / "r")
+    assert m["models"]["gan"] == {"fid": 31.5, "recall": 0.4, "img_s": 100.0}
+    assert "scoreboard" not in m["models"]
+
+
 def test_collect_empty_folder(tmp_path):
     assert collect(tmp_path) == {"profile": None, "device": None, "models": {}}
 
