@@ -153,6 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     text = to_markdown(metrics)
     if args.bench is not None and args.bench.exists():
         text += "\n" + bench_markdown(json.loads(args.bench.read_text()))
+    elif args.bench is not None:
+        text += ("\n## Training throughput (`make bench`)\n\nNot measured for this build: run `make bench` before "
+                 "`make book` to add the table of training speeds.\n")
     if not args.markdown.exists() or args.markdown.read_text() != text:  # unchanged file: no Sphinx rebuild
         args.markdown.write_text(text)
     print(f"wrote {args.json} ({len(metrics['models'])} chapters) and {args.markdown}")

@@ -130,8 +130,10 @@ def test_bench_table_on_the_status_page(tmp_path):
     (tmp_path / "bench.json").write_text(json.dumps(bench))
     md = tmp_path / "m.md"
     argv = ["--results", str(tmp_path / "none"), "--json", str(tmp_path / "m.json"), "--markdown", str(md)]
-    main(argv + ["--bench", str(tmp_path / "missing.json")])
+    main(argv)
     assert "throughput" not in md.read_text()
+    main(argv + ["--bench", str(tmp_path / "missing.json")])
+    assert "Not measured for this build: run `make bench`" in md.read_text()
     main(argv + ["--bench", str(tmp_path / "bench.json")])
     text = md.read_text()
     assert "| `ae` | 128 | 6000 | 7000 | 7500 | 9000 | 1.50x | 160.0 | 20 % | 30 % |" in text
