@@ -12,6 +12,7 @@ Modules, one concern each:
 - ``results``    -- measured numbers written for the book's status page.
 - ``models``     -- reference models that later chapters import.
 - ``exercises``  -- checkers that tell the reader what is wrong.
+- ``claims``     -- the chapters' numeric checks: value, bar, and a wrong alternative that must fail.
 """
 
 __version__ = "0.1.0"
