@@ -24,7 +24,8 @@ def test_a_false_claim_raises():
 
 
 def test_a_control_that_passes_too_is_not_a_check():
-    with pytest.raises(ClaimFailed, match=r"^not a check: the wrong alternative \(w\) gets 0\.01, which passes < 0\.05 too$"):
+    expected = r"^not a check: the wrong alternative \(w\) gets 0\.01, which passes < 0\.05 too$"
+    with pytest.raises(ClaimFailed, match=expected):
         claim("x", 0.02, "<", 0.05, wrong="w", wrong_value=0.01)
 
 

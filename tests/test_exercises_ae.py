@@ -73,7 +73,10 @@ def test_per_image_error_accepts_correct_answers(capsys):
     (lambda x, y: ((x - y) ** 2).flatten(1).mean(1), "784 times too small: sum over the pixels, do not average"),
     (lambda x, y: (x - y).flatten(1).norm(dim=1), "norm ||x - x_hat||; the exercise asks for its square"),
     (lambda x, y: ((x - y) ** 2).sum(), "returned one number: reduce over the pixels only, keep the batch axis"),
-    (lambda x, y: (x - y).abs().flatten(1).sum(1), "differs from the reference.*Square the differences"),
+    (lambda x, y: (x - y).abs().flatten(1).sum(1), "summed the absolute differences.*square the differences"),
+    (lambda x, y: 0.5 * ((x - y) ** 2).flatten(1).sum(1), "half the squared error: drop the factor 1/2"),
+    (lambda x, y: ((x - y) ** 2).flatten(1).mean(1).sqrt(), "root mean square error per image"),
+    (lambda x, y: ((x - y) ** 2).flatten(1).sum(1) + 1.0, "differs from the reference.*Square the differences"),
     (lambda x, y: ((x - y) ** 2).flatten(1).sum(1, keepdim=True), r"shape \(6, 1\), expected \(6,\)"),
     (lambda x, y: ((x - y) ** 2).flatten(1).sum(1).tolist(), "should return a torch.Tensor, got list"),
 ])
@@ -108,7 +111,9 @@ def test_principal_angles_accepts_a_correct_answer():
 @pytest.mark.parametrize("fn, msg", [
     (lambda a, b: _angles(a, b, deg=False), "radians; convert them with torch.rad2deg"),
     (lambda a, b: _angles(a, b).flip(0), "not sorted ascending"),
-    (lambda a, b: _angles(a, b, qr=False), "Orthonormalise both bases"),
+    (lambda a, b: _angles(a, b, qr=False), r"SVD of A\^T B itself.*Orthonormalise each matrix"),
+    (lambda a, b: torch.rad2deg(torch.arccos(torch.linalg.svdvals(a.T @ b))), r"SVD of A\^T B itself"),  # no clamp
+    (lambda a, b: torch.full((3,), float("nan")), "NaN: arccos got a cosine outside"),
     (lambda a, b: _angles(a, b) + 1.0, "same subspace should give angles of 0, but you got up to 1"),
     (lambda a, b: _angles(a, b) * 1.1, "differs from the reference.*arccos of the singular values"),
     (lambda a, b: _angles(a, b)[:2], r"shape \(2,\), expected \(3,\)"),
@@ -128,6 +133,13 @@ def _pca(x, k, centre=True, add_back=True, smallest=False):
     return r + m if add_back else r
 
 
+def _pca_eigh(x, k):
+    """The eigh route with its ascending order kept: the k directions of smallest variance."""
+    m = x.mean(0)
+    v = torch.linalg.eigh((x - m).T @ (x - m))[1][:, :k]
+    return m + (x - m) @ v @ v.T
+
+
 def test_pca_reconstruct_accepts_a_correct_answer(capsys):
     assert check_pca_reconstruct(_pca)
     assert "k=3" in capsys.readouterr().out
@@ -137,7 +149,10 @@ def test_pca_reconstruct_accepts_a_correct_answer(capsys):
     (lambda x, k: _pca(x, k, centre=False), "did not centre the data"),
     (lambda x, k: _pca(x, k, add_back=False), "forgot to add the mean back"),
     (lambda x, k: _pca(x, 1), "above PCA's"),
-    (lambda x, k: _pca(x, k, smallest=True), "top-k right singular vectors"),
+    (lambda x, k: _pca(x, k, smallest=True), "smallest variance: torch.linalg.svd sorts them largest first"),
+    (lambda x, k: _pca_eigh(x, k), "smallest variance.*torch.linalg.eigh smallest first"),
+    (lambda x, k: _pca(x, k + 1), "below what any rank-3 reconstruction can reach"),
+    (lambda x, k: _pca(x, k) + 1e-3, "differs from the reference"),
     (lambda x, k: _pca(x, k)[:, :2], r"shape \(200, 2\), expected \(200, 10\)"),
 ])
 def test_pca_reconstruct_rejects_typical_mistakes(fn, msg):

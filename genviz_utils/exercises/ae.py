@@ -1,4 +1,8 @@
-"""Checkers for chapter 1 (autoencoders)."""
+"""Checkers for chapter 1 (autoencoders).
+
+Each checker first compares the answer with the typical wrong versions a reader writes (computed on the same inputs),
+so that a mistake gets a message naming it, and only then with the reference.
+"""
 
 from __future__ import annotations
 
@@ -9,49 +13,95 @@ import torch
 from . import ExerciseFailed, Passed, call, expect_close, expect_tensor, passed
 
 
+def _same(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-6, rtol: float = 1e-4) -> bool:
+    a, b = a.detach().double(), b.detach().double()
+    return a.shape == b.shape and bool(torch.isfinite(b).all()) and torch.allclose(a, b, rtol=rtol, atol=atol)
+
+
 def check_per_image_error(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Passed:
     """``fn(x, x_hat)`` with (B, 1, 28, 28) inputs must return the (B,) squared errors ||x_i - x_hat_i||^2."""
     g = torch.Generator().manual_seed(0)
     x, x_hat = torch.rand(6, 1, 28, 28, generator=g), torch.rand(6, 1, 28, 28, generator=g)
-    target = ((x - x_hat) ** 2).flatten(1).sum(1)
+    diff = (x - x_hat).flatten(1)
+    target = (diff ** 2).sum(1)
     out = call(fn, x, x_hat, name="per_image_error")
     if isinstance(out, torch.Tensor) and out.ndim == 0:
         raise ExerciseFailed("per_image_error returned one number: reduce over the pixels only, keep the batch axis.")
     out = expect_tensor(out, (6,), "per_image_error")
-    if torch.allclose(out, target / 784, rtol=1e-4):
-        raise ExerciseFailed("your values are 784 times too small: sum over the pixels, do not average.")
-    if torch.allclose(out, target.sqrt(), rtol=1e-4):
-        raise ExerciseFailed("you returned the norm ||x - x_hat||; the exercise asks for its square.")
+    mistakes = [
+        (target / 784, "your values are 784 times too small: sum over the pixels, do not average."),
+        (target.sqrt(), "you returned the norm ||x - x_hat||; the exercise asks for its square."),
+        ((target / 784).sqrt(), "you returned the root mean square error per image; the exercise asks for the sum "
+                                "of the squared differences, without the mean and the square root."),
+        (diff.abs().sum(1), "you summed the absolute differences |x - x_hat| (an L1 error): square the differences "
+                            "instead."),
+        (target / 2, "your values are half the squared error: drop the factor 1/2."),
+    ]
+    for wrong, message in mistakes:
+        if _same(out, wrong):
+            raise ExerciseFailed(message)
     expect_close(out, target, "per_image_error", "Square the differences, then sum over channel, height and width.")
     return passed("per_image_error")
 
 
+def _qr(M: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.qr(M)[0]
+
+
+def _unit(M: torch.Tensor) -> torch.Tensor:
+    return M / M.norm(dim=0)
+
+
+def _angles_of(cosines: torch.Tensor) -> torch.Tensor:
+    return torch.rad2deg(torch.arccos(cosines.clamp(-1, 1))).sort().values
+
+
 def _reference_angles(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-    qa, _ = torch.linalg.qr(A)
-    qb, _ = torch.linalg.qr(B)
-    return torch.rad2deg(torch.arccos(torch.linalg.svdvals(qa.T @ qb).clamp(-1, 1))).sort().values
+    return _angles_of(torch.linalg.svdvals(_qr(A).T @ _qr(B)))
 
 
 def check_principal_angles(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Passed:
     """``fn(A, B)`` with (d, k) inputs must return the k principal angles in degrees, ascending."""
     g = torch.Generator().manual_seed(0)
     d, k = 12, 3
-    A = torch.randn(d, k, generator=g, dtype=torch.float64)
-    # Same span, different (non-orthonormal) basis: all angles must be 0.
+    # Columns of different lengths, not orthogonal: a formula that skips (or half-does) the orthonormalisation
+    # gives different numbers from the reference (scaled so that the un-orthonormalised cosines stay below 1).
+    scale = torch.tensor([0.15, 0.3, 0.2], dtype=torch.float64)
+    A = torch.randn(d, k, generator=g, dtype=torch.float64) * scale
+    B = torch.randn(d, k, generator=g, dtype=torch.float64) * scale.flip(0)
+    out = expect_tensor(call(fn, A, B, name="principal_angles"), (k,), "principal_angles")
+    if not torch.isfinite(out).all():
+        raise ExerciseFailed("some angles are NaN: arccos got a cosine outside [-1, 1]. Orthonormalise both bases "
+                             "(torch.linalg.qr), and clamp the cosines to [-1, 1] against rounding.")
+    ref = _reference_angles(A, B)
+    ranked = out.detach().double().sort().values
+    mistakes = [
+        (_angles_of(torch.linalg.svdvals(A.T @ B)),
+         "you took the SVD of A^T B itself: its singular values are cosines only for orthonormal bases. "
+         "Orthonormalise each matrix (torch.linalg.qr) first."),
+        (_angles_of(torch.linalg.svdvals(_qr(A).T @ B)), "you orthonormalised only A: orthonormalise B too."),
+        (_angles_of(torch.linalg.svdvals(A.T @ _qr(B))), "you orthonormalised only B: orthonormalise A too."),
+        (_angles_of(torch.linalg.svdvals(_unit(A).T @ _unit(B))),
+         "unit-length columns are not enough: the columns must also be orthogonal to each other. Orthonormalise "
+         "with torch.linalg.qr instead of dividing by the norms."),
+        (torch.linalg.svdvals(_qr(A).T @ _qr(B)).sort().values,
+         "you returned the cosines (the singular values of Qa^T Qb): take torch.arccos and convert to degrees."),
+        (torch.deg2rad(ref), "your angles are in radians; convert them with torch.rad2deg."),
+    ]
+    for wrong, message in mistakes:
+        if _same(ranked, wrong.sort().values, atol=1e-4):
+            raise ExerciseFailed(message)
+    if _same(ranked, ref, atol=1e-3) and not _same(out, ref, atol=1e-3):
+        raise ExerciseFailed("the values are right but not sorted ascending; add .sort().values.")
+    # Two bases of the same subspace: all angles must be 0 whatever the bases.
     same = call(fn, A, A @ torch.randn(k, k, generator=g, dtype=torch.float64), name="principal_angles")
     same = expect_tensor(same, (k,), "principal_angles")
-    if same.abs().max() > 1e-3:
+    if not (same.abs().max() <= 1e-3):
         raise ExerciseFailed(
             "two bases of the same subspace should give angles of 0, but you got up to "
-            f"{same.abs().max():.3g}. Orthonormalise each matrix (torch.linalg.qr) before the SVD."
+            f"{same.abs().max():.3g}. The angles depend only on the spans: orthonormalise each matrix "
+            "(torch.linalg.qr) before the SVD."
         )
-    B = torch.randn(d, k, generator=g, dtype=torch.float64)
-    out = expect_tensor(call(fn, A, B, name="principal_angles"), (k,), "principal_angles")
-    ref = _reference_angles(A, B)
-    if torch.allclose(out.sort().values, torch.deg2rad(ref), atol=1e-4):
-        raise ExerciseFailed("your angles are in radians; convert them with torch.rad2deg.")
-    if torch.allclose(out.sort().values, ref, atol=1e-3) and not torch.allclose(out, ref, atol=1e-3):
-        raise ExerciseFailed("the values are right but not sorted ascending; add .sort().values.")
     hint = "Orthonormalise both bases (torch.linalg.qr), then take arccos of the singular values of Qa^T Qb."
     expect_close(out, ref, "principal_angles", hint, atol=1e-3)
     return passed("principal_angles")
@@ -62,23 +112,51 @@ def check_pca_reconstruct(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Pa
     g = torch.Generator().manual_seed(0)
     n, dim, k = 200, 10, 3
     x = torch.randn(n, dim, generator=g, dtype=torch.float64) @ torch.randn(dim, dim, generator=g, dtype=torch.float64)
-    x = x + 5.0  # a large mean: forgetting to centre shows at once
+    x = x + 5.0 + torch.arange(dim, dtype=torch.float64)  # a large mean, different per column
     out = expect_tensor(call(fn, x, k, name="pca_reconstruct"), (n, dim), "pca_reconstruct")
+    if not torch.isfinite(out).all():
+        raise ExerciseFailed("pca_reconstruct returned NaN or inf values.")
+    out = out.detach().double()
+
+    def project(centre: torch.Tensor, V: torch.Tensor, add_back: bool = True) -> torch.Tensor:
+        r = (x - centre) @ V @ V.T
+        return r + centre if add_back else r
+
     mean = x.mean(0)
-    _, _, vt = torch.linalg.svd(x - mean, full_matrices=False)
-    ref = mean + (x - mean) @ vt[:k].T @ vt[:k]
-    _, _, vt_raw = torch.linalg.svd(x, full_matrices=False)
-    uncentred = x @ vt_raw[:k].T @ vt_raw[:k]
-    if torch.allclose(out.double(), uncentred, atol=1e-6):
-        raise ExerciseFailed("you did not centre the data: subtract the mean before the SVD and add it back after.")
-    if torch.allclose(out.double(), (x - mean) @ vt[:k].T @ vt[:k], atol=1e-6):
-        raise ExerciseFailed("you centred the data but forgot to add the mean back to the reconstruction.")
-    err_out = ((x - out.double()) ** 2).sum(1).mean()
+    vt = torch.linalg.svd(x - mean, full_matrices=False)[2]
+    ref = project(mean, vt[:k].T)
+    vt_raw = torch.linalg.svd(x, full_matrices=False)[2]
+    grand = x.mean()
+    vt_grand = torch.linalg.svd(x - grand, full_matrices=False)[2]
+    mistakes = [
+        (x @ vt_raw[:k].T @ vt_raw[:k],
+         "you did not centre the data: subtract the mean before the SVD and add it back after."),
+        (project(mean, vt[:k].T, add_back=False),
+         "you centred the data but forgot to add the mean back to the reconstruction."),
+        (project(grand, vt_grand[:k].T),
+         "you subtracted one number, the mean of all entries: subtract the mean of each column, x.mean(0)."),
+        (project(mean, vt[-k:].T),
+         "you projected onto the k directions of smallest variance: torch.linalg.svd sorts them largest first "
+         "(take Vt[:k]), torch.linalg.eigh smallest first (take its last k eigenvectors)."),
+        (project(mean, vt[: k - 1].T),
+         "you kept only k - 1 directions: keep exactly k, Vt[:k]."),
+        (project(mean, vt[:, :k]),
+         "you used the first k columns of Vt: the principal directions are its rows, so V = Vt[:k].T."),
+    ]
+    for wrong, message in mistakes:
+        if _same(out, wrong):
+            raise ExerciseFailed(message)
+    err_out = ((x - out) ** 2).sum(1).mean()
     err_ref = ((x - ref) ** 2).sum(1).mean()
     if err_out > err_ref * 1.001:
         raise ExerciseFailed(
             f"your reconstruction error {err_out:.4g} is above PCA's {err_ref:.4g}: use the top-k right singular "
             "vectors (rows of Vt) of the centred data, i.e. the directions of largest variance."
         )
-    expect_close(out.double(), ref, "pca_reconstruct", atol=1e-6)
+    if err_out < err_ref * 0.999:
+        raise ExerciseFailed(
+            f"your reconstruction error {err_out:.4g} is below what any rank-{k} reconstruction can reach "
+            f"({err_ref:.4g}): keep exactly k directions."
+        )
+    expect_close(out, ref, "pca_reconstruct", atol=1e-6)
     return passed("pca_reconstruct", f"k={k}")

@@ -1,0 +1,75 @@
+"""Chapter 1's checkers: reference solutions and plausible wrong ones (see tests/checker_cases.py)."""
+
+import torch
+from checker_cases import Case, Wrong
+
+from genviz_utils.exercises.ae import check_pca_reconstruct, check_per_image_error, check_principal_angles
+
+
+def _angles(A, B, qr_a=True, qr_b=True, unit=False, arccos=True, degrees=True, ascending=True):
+    """Principal angles, with switches for the usual slips."""
+    if unit:
+        A, B = A / A.norm(dim=0), B / B.norm(dim=0)
+    if qr_a:
+        A = torch.linalg.qr(A)[0]
+    if qr_b:
+        B = torch.linalg.qr(B)[0]
+    t = torch.linalg.svdvals(A.T @ B).clamp(-1, 1)
+    if arccos:
+        t = torch.arccos(t)
+        t = torch.rad2deg(t) if degrees else t
+    return t.sort(descending=not ascending).values
+
+
+def _pca(x, k, centre="columns", add_back=True, directions="top"):
+    """Rank-k PCA reconstruction, with switches for the usual slips."""
+    m = {"columns": x.mean(0), "none": torch.zeros_like(x[0]), "scalar": x.mean()}[centre]
+    vt = torch.linalg.svd(x - m, full_matrices=False)[2]
+    V = {"top": vt[:k].T, "smallest": vt[-k:].T, "columns": vt[:, :k]}[directions]
+    r = (x - m) @ V @ V.T
+    return r + m if add_back else r
+
+
+def _sq(x, y):
+    return ((x - y) ** 2).flatten(1)
+
+
+CASES = [
+    Case(check_per_image_error, (lambda x, y: _sq(x, y).sum(1),), [
+        Wrong("mean over pixels", (lambda x, y: _sq(x, y).mean(1),), "784 times too small"),
+        Wrong("the norm, not its square", (lambda x, y: (x - y).flatten(1).norm(dim=1),), "asks for its square"),
+        Wrong("root mean square error", (lambda x, y: _sq(x, y).mean(1).sqrt(),), "root mean square error"),
+        Wrong("reduced over the batch too", (lambda x, y: _sq(x, y).sum(),), "keep the batch axis"),
+        Wrong("absolute differences", (lambda x, y: (x - y).abs().flatten(1).sum(1),), "absolute differences"),
+        Wrong("a factor 1/2", (lambda x, y: 0.5 * _sq(x, y).sum(1),), "drop the factor 1/2"),
+        Wrong("summed over the batch axis, not the pixels", (lambda x, y: _sq(x, y).sum(0),),
+              r"shape \(784,\), expected \(6,\)"),
+    ], also_right=[(lambda x, y: ((x - y) ** 2).sum(dim=(1, 2, 3)),),
+                   (lambda x, y: torch.nn.functional.mse_loss(y, x, reduction="none").sum(dim=(1, 2, 3)),)]),
+    Case(check_principal_angles, (_angles,), [
+        Wrong("no orthonormalisation", (lambda a, b: _angles(a, b, qr_a=False, qr_b=False),),
+              "SVD of A\\^T B itself.*Orthonormalise each matrix"),
+        Wrong("only A orthonormalised", (lambda a, b: _angles(a, b, qr_b=False),), "only A: orthonormalise B too"),
+        Wrong("only B orthonormalised", (lambda a, b: _angles(a, b, qr_a=False),), "only B: orthonormalise A too"),
+        Wrong("columns normalised, not orthogonalised",
+              (lambda a, b: _angles(a, b, qr_a=False, qr_b=False, unit=True),), "unit-length columns are not enough"),
+        Wrong("cosines, no arccos", (lambda a, b: _angles(a, b, arccos=False),), "returned the cosines"),
+        Wrong("radians", (lambda a, b: _angles(a, b, degrees=False),), "in radians"),
+        Wrong("sorted descending", (lambda a, b: _angles(a, b, ascending=False),), "not sorted ascending"),
+        Wrong("NaN from an unclamped arccos", (lambda a, b: torch.full((a.shape[1],), float("nan")),),
+              "NaN.*clamp"),
+    ], also_right=[(lambda a, b: _angles(b, a),),
+                   (lambda a, b: torch.rad2deg(torch.arccos(torch.linalg.svdvals(
+                       torch.linalg.qr(a)[0].T @ torch.linalg.qr(b)[0]).clamp(-1, 1))),)]),  # ascending already
+    Case(check_pca_reconstruct, (_pca,), [
+        Wrong("not centred", (lambda x, k: _pca(x, k, centre="none"),), "did not centre"),
+        Wrong("mean not added back", (lambda x, k: _pca(x, k, add_back=False),), "forgot to add the mean back"),
+        Wrong("one grand mean", (lambda x, k: _pca(x, k, centre="scalar"),), "mean of all entries"),
+        Wrong("smallest directions from svd", (lambda x, k: _pca(x, k, directions="smallest"),),
+              "smallest variance"),
+        Wrong("columns of Vt", (lambda x, k: _pca(x, k, directions="columns"),), "columns of Vt"),
+        Wrong("one direction too few", (lambda x, k: _pca(x, k - 1),), "only k - 1 directions"),
+        Wrong("the first direction skipped", (lambda x, k: _pca(x, k + 1) - _pca(x, 1) + x.mean(0),), "above PCA's"),
+        Wrong("one direction too many", (lambda x, k: _pca(x, k + 1),), "keep exactly k directions"),
+    ], also_right=[(lambda x, k: _pca(x.float(), k),)]),
+]
