@@ -240,9 +240,18 @@ def test_check_adaptive_weight():
     def loss_ratio(rec, gan, w):
         return (rec / gan).abs().detach()
 
+    def forgot_detach(rec, gan, w):        # harmless here, caught by the checker's create_graph=True call
+        g_rec, g_gan = grads(rec, gan, w)
+        return (g_rec.norm() / (g_gan.norm() + 1e-4)).clamp(0, 1e4)
+
+    def paper_delta(rec, gan, w):
+        g_rec, g_gan = grads(rec, gan, w)
+        return (g_rec.norm() / (g_gan.norm() + 1e-6)).clamp(0, 1e4).detach()
+
     for fn, message in ((upside_down, "upside down"), (not_detached, "detached"), (no_delta, "delta"),
                         (no_clamp, "clamp"), (with_backward, "last_layer.grad"), (graph_freed, "retain_graph"),
-                        (loss_ratio, "not of the loss values")):
+                        (loss_ratio, "not of the loss values"), (forgot_detach, "does not detach"),
+                        (paper_delta, "1e-6 is the value printed")):
         with pytest.raises(ExerciseFailed, match=message):
             ex.check_adaptive_weight(fn)
 
