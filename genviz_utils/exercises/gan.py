@@ -17,9 +17,21 @@ def check_optimal_discriminator(fn: Callable[[torch.Tensor, torch.Tensor], torch
     p_g = torch.tensor([0.1, 0.1, 0.3, 0.0, 0.75])
     out = expect_tensor(call(fn, p_data, p_g, name="optimal_discriminator"), (5,), "optimal_discriminator")
     ref = p_data / (p_data + p_g)
-    if torch.allclose(out, 1 - ref, atol=1e-6):
+    both = (p_data > 0) & (p_g > 0)   # where the log-ratio is finite
+
+    def same(other: torch.Tensor, mask: torch.Tensor | None = None) -> bool:
+        mask = torch.ones(5, dtype=torch.bool) if mask is None else mask
+        return bool(torch.isfinite(out[mask]).all()) and torch.allclose(out[mask], other[mask], atol=1e-4)
+
+    if same(1 - ref):
         raise ExerciseFailed("you returned p_g / (p_data + p_g): D is the probability that x is REAL.")
-    if torch.allclose(out, p_data / p_g.clamp_min(1e-12), atol=1e-3) or not torch.isfinite(out).all():
+    if same(torch.full((5,), 0.5)):
+        raise ExerciseFailed("D* = 1/2 only where p_g = p_data (at the equilibrium); elsewhere it is "
+                             "p_data / (p_data + p_g).")
+    if same(torch.log(p_data / p_g), both):
+        raise ExerciseFailed("you returned the logit log(p_data / p_g); D* is its sigmoid, the probability "
+                             "p_data / (p_data + p_g).")
+    if same(p_data / p_g, both) or not torch.isfinite(out).all():
         raise ExerciseFailed("D*(x) must be a probability in [0, 1]: divide by p_data + p_g, not by p_g.")
     expect_close(out, ref, "optimal_discriminator", "D*(x) = p_data(x) / (p_data(x) + p_g(x)).")
     return passed("optimal_discriminator")
@@ -29,6 +41,8 @@ def check_nonsaturating_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> Pass
     """``fn(fake_logits)`` (B,) must return the mean of -log D(G(z)) with D = sigmoid(logits), computed stably."""
     logits = torch.tensor([-120.0, -5.0, 0.0, 2.0, 40.0])  # sigmoid(-120) underflows in float32
     out = call(fn, logits, name="nonsaturating_loss")
+    if isinstance(out, torch.Tensor) and out.shape == logits.shape:
+        raise ExerciseFailed("you returned one loss per sample; return their mean over the batch (a 0-d tensor).")
     if not isinstance(out, torch.Tensor) or out.ndim != 0:
         raise ExerciseFailed("return a single number (a 0-d tensor): the mean over the batch.")
     ref = F.softplus(-logits).mean()
@@ -39,25 +53,84 @@ def check_nonsaturating_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> Pass
                              "or use F.binary_cross_entropy_with_logits, instead of log(sigmoid(.)).")
     if torch.isclose(out, F.softplus(logits).mean(), atol=1e-4):
         raise ExerciseFailed("sign error: -log D = softplus(-logit), not softplus(logit).")
+    if torch.isclose(out, F.softplus(-logits).sum(), atol=1e-3):
+        raise ExerciseFailed("you summed over the batch; take the mean, so the loss does not grow with the batch size.")
     expect_close(out, ref, "nonsaturating_loss", "Use F.softplus(-logits).mean().", atol=1e-4)
     return passed("nonsaturating_loss")
 
 
-def check_count_modes(fn: Callable[[torch.Tensor, torch.Tensor], int]) -> Passed:
-    """``fn(samples, centers)`` must count the modes that receive at least 2% of the samples within 3 std (0.05)."""
-    centers = ring_centers(8)
+# Wrong readings of "count the centres that kept at least 2% of all N samples within 3 std = 0.15", each with the
+# message that names it; the checker recognises one when the reader's counts equal its counts on every test set.
+def _count(samples: torch.Tensor, centers: torch.Tensor, radius: float = 0.15, squared: bool = False,
+           kept_denominator: bool = False, strict: bool = False, fraction: float = 0.02) -> int:
+    dist, nearest = torch.cdist(samples, centers).min(dim=1)
+    keep = (dist ** 2 if squared else dist) < radius
+    counts = torch.bincount(nearest[keep], minlength=len(centers))
+    bar = fraction * (int(keep.sum()) if kept_denominator else len(samples))
+    return int((counts > bar).sum() if strict else (counts >= bar).sum())
+
+
+_MISTAKES: list[tuple[dict, str]] = [
+    (dict(kept_denominator=True), "you took 2% of the KEPT samples as the bar; the exercise asks for 2% of all N "
+                                  "samples, the far ones included (len(samples), not the number kept)."),
+    (dict(radius=float("inf")), "you counted every sample at its nearest centre; keep only the samples closer than "
+                                "3 * 0.05 = 0.15 to it."),
+    (dict(radius=0.05), "you kept only the samples within 0.05 (one std) of their centre; the radius is 3 std = 0.15."),
+    (dict(squared=True), "you compared SQUARED distances with 0.15; compare the distance itself (or its square with "
+                         "0.15 ** 2)."),
+    (dict(strict=True), "a centre with exactly 2% of the samples is covered: 'at least' is >=, not >."),
+    (dict(fraction=0.2), "your bar is 20% of the samples; the exercise asks for 2% (0.02 * N)."),
+]
+
+
+def _test_sets() -> dict[str, torch.Tensor]:
+    """Sample sets on which the reference and each wrong reading in _MISTAKES give different counts."""
+    c = ring_centers(8)
     g = torch.Generator().manual_seed(0)
-    cases = {
-        "all 8 modes": centers[torch.arange(800) % 8] + 0.05 * torch.randn(800, 2, generator=g),
-        "3 modes": centers[torch.arange(600) % 3] + 0.05 * torch.randn(600, 2, generator=g),
-        "one big mode + a trace of another": torch.cat([centers[[0]].repeat(990, 1), centers[[5]].repeat(10, 1)]),
-        "points between modes": 1.0 * torch.randn(500, 2, generator=g) * 0.01,
+    outward = c / c.norm(dim=1, keepdim=True)   # unit vectors pointing away from the ring's centre
+
+    def at(mode: int, n: int, offset: float = 0.0) -> torch.Tensor:
+        return (c[mode] + offset * outward[mode]).repeat(n, 1)
+
+    return {
+        "all 8 modes": c[torch.arange(800) % 8] + 0.05 * torch.randn(800, 2, generator=g),
+        "3 modes": c[torch.arange(600) % 3] + 0.05 * torch.randn(600, 2, generator=g),
+        # 1000 samples, 500 of them far from every centre (at the origin): 15 kept samples are 3% of the kept ones
+        # but only 1.5% of all
+        "half the samples far from the ring": torch.cat([torch.zeros(500, 2), at(0, 160), at(1, 160), at(2, 160),
+                                                        at(3, 15), at(4, 5)]),
+        "a mode with exactly 2%": torch.cat([at(0, 980), at(1, 20)]),
+        "a mode with 10%": torch.cat([at(0, 900), at(1, 100)]),
+        "a mode 0.1 from its centre (2 std)": torch.cat([at(0, 500), at(1, 500, 0.1)]),
+        "a mode 0.3 from its centre (6 std)": torch.cat([at(0, 500), at(1, 500, 0.3)]),
+        "a mode 0.6 from its centre (12 std)": torch.cat([at(0, 500), at(1, 500, 0.6)]),
+        "points between modes": 0.01 * torch.randn(500, 2, generator=g),
     }
-    for name, samples in cases.items():
-        expected = count_modes(samples, centers)[0]
-        got = call(fn, samples, centers, name="count_modes")
-        if int(got) != expected:
-            raise ExerciseFailed(f"for {name} you counted {got} modes, expected {expected}. Assign each sample to its "
-                                 "nearest centre, keep it only if closer than 3 * 0.05, and count centres with at "
-                                 "least 2% of all samples.")
-    return passed("count_modes")
+
+
+def check_count_modes(fn: Callable[[torch.Tensor, torch.Tensor], int]) -> Passed:
+    """``fn(samples, centers)`` must count the centres that keep at least 2% of ALL samples, where a sample is kept
+    at its nearest centre when it lies within 3 std (3 * 0.05) of it."""
+    centers = ring_centers(8)
+    got: dict[str, int] = {}
+    for name, samples in _test_sets().items():
+        out = call(fn, samples, centers, name="count_modes")
+        if isinstance(out, torch.Tensor) and out.numel() == len(centers):
+            raise ExerciseFailed("you returned one count per centre; return how many centres are covered (one int).")
+        if isinstance(out, torch.Tensor) and out.numel() != 1:
+            raise ExerciseFailed(f"return one number, not a tensor of shape {tuple(out.shape)}.")
+        value = float(out)
+        if value != int(value):
+            raise ExerciseFailed(f"you returned {value:g}; return the NUMBER of covered centres (an int), not a "
+                                 "fraction.")
+        got[name] = int(value)
+    expected = {name: count_modes(s, centers)[0] for name, s in _test_sets().items()}
+    if got == expected:
+        return passed("count_modes")
+    for kwargs, message in _MISTAKES:
+        if got == {name: _count(s, centers, **kwargs) for name, s in _test_sets().items()}:
+            raise ExerciseFailed(message)
+    name = next(n for n in expected if got[n] != expected[n])
+    raise ExerciseFailed(f"for '{name}' you counted {got[name]} modes, expected {expected[name]}. Assign each sample "
+                         "to its nearest centre, keep it only if closer than 3 * 0.05, and count the centres that "
+                         "kept at least 2% of all samples.")

@@ -1,0 +1,47 @@
+"""Chapter 4's checkers: reference solutions and plausible wrong ones (see tests/checker_cases.py)."""
+
+import torch
+import torch.nn.functional as F
+from checker_cases import Case, Wrong
+
+from genviz_utils.exercises.gan import check_count_modes, check_nonsaturating_loss, check_optimal_discriminator
+
+
+def _modes(s, c, radius=0.15, squared=False, kept=False, strict=False, fraction=0.02, out="count"):
+    dist, nearest = torch.cdist(s, c).min(dim=1)
+    keep = (dist ** 2 if squared else dist) < radius
+    counts = torch.bincount(nearest[keep], minlength=len(c))
+    if out == "per centre":
+        return counts
+    bar = fraction * (int(keep.sum()) if kept else len(s))
+    covered = int((counts > bar).sum() if strict else (counts >= bar).sum())
+    return covered / len(c) if out == "fraction" else covered
+
+
+CASES = [
+    Case(check_optimal_discriminator, (lambda p, q: p / (p + q),), [
+        Wrong("probability of fake", (lambda p, q: q / (p + q),), "probability that x is REAL"),
+        Wrong("likelihood ratio", (lambda p, q: p / q,), "divide by p_data \\+ p_g, not by p_g"),
+        Wrong("the equilibrium value everywhere", (lambda p, q: torch.full_like(p, 0.5),), "only where p_g = p_data"),
+        Wrong("the logit", (lambda p, q: torch.log(p / q),), "logit"),
+        Wrong("mixture in the denominator", (lambda p, q: p / (2 * (p + q)),), "differs from the reference"),
+    ], also_right=[(lambda p, q: torch.sigmoid(torch.log(p) - torch.log(q)).nan_to_num(0.0),)]),
+    Case(check_nonsaturating_loss, (lambda lg: F.softplus(-lg).mean(),), [
+        Wrong("the saturating loss", (lambda lg: -F.softplus(lg).mean(),), "the saturating loss"),
+        Wrong("log of sigmoid", (lambda lg: -torch.log(torch.sigmoid(lg)).mean(),), "inf/nan"),
+        Wrong("sign error", (lambda lg: F.softplus(lg).mean(),), "sign error"),
+        Wrong("sum over the batch", (lambda lg: F.softplus(-lg).sum(),), "summed over the batch"),
+        Wrong("no reduction", (lambda lg: F.softplus(-lg),), "one loss per sample"),
+    ], also_right=[(lambda lg: F.binary_cross_entropy_with_logits(lg, torch.ones_like(lg)),)]),
+    Case(check_count_modes, (_modes,), [
+        Wrong("2% of the kept samples", (lambda s, c: _modes(s, c, kept=True),), "KEPT samples"),
+        Wrong("no distance filter", (lambda s, c: _modes(s, c, radius=float("inf")),), "every sample"),
+        Wrong("one std as the radius", (lambda s, c: _modes(s, c, radius=0.05),), "one std"),
+        Wrong("squared distance against 0.15", (lambda s, c: _modes(s, c, squared=True),), "SQUARED"),
+        Wrong("> instead of >=", (lambda s, c: _modes(s, c, strict=True),), "'at least' is >="),
+        Wrong("20% instead of 2%", (lambda s, c: _modes(s, c, fraction=0.2),), "20%"),
+        Wrong("the per-centre counts", (lambda s, c: _modes(s, c, out="per centre"),), "one count per centre"),
+        Wrong("the fraction of centres", (lambda s, c: _modes(s, c, out="fraction"),), "not a fraction"),
+        Wrong("all centres", (lambda s, c: len(c),), "you counted 8 modes, expected 3"),
+    ], also_right=[(lambda s, c: torch.tensor(_modes(s, c)),)]),
+]
