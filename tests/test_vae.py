@@ -75,6 +75,8 @@ def test_reparameterize_checker():
         check_reparameterize(lambda m, lv, e: m + lv.exp() * e)
     with pytest.raises(ExerciseFailed, match="autograd"):
         check_reparameterize(lambda m, lv, e: (m + (0.5 * lv).exp() * e).detach())
+    with pytest.raises(ExerciseFailed, match="no gradient reaches logvar"):   # right values, frozen variances
+        check_reparameterize(lambda m, lv, e: m + (0.5 * lv).exp().detach() * e)
 
 
 def test_iwae_checker():

@@ -24,6 +24,10 @@ def check_gaussian_kl(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) 
     sigma = torch.exp(0.5 * logvar)
     if torch.allclose(out, 0.5 * (mu**2 + sigma - 1 - 0.5 * logvar).sum(1), atol=1e-4):
         raise ExerciseFailed("you used sigma where the formula has the variance sigma^2 = logvar.exp().")
+    if torch.allclose(out, ref / 3, atol=1e-4):
+        raise ExerciseFailed("you averaged over the latent dimensions; the KL of a diagonal Gaussian is their sum.")
+    if torch.allclose(out, -ref, atol=1e-4):
+        raise ExerciseFailed("your KL has the wrong sign: a KL divergence is never negative.")
     zero = call(fn, torch.zeros(2, 4), torch.zeros(2, 4), name="gaussian_kl")
     if not torch.allclose(expect_tensor(zero, (2,), "gaussian_kl"), torch.zeros(2), atol=1e-6):
         raise ExerciseFailed("KL(N(0, I) || N(0, I)) must be 0: check the -1 and -logvar terms.")
@@ -32,24 +36,37 @@ def check_gaussian_kl(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) 
 
 
 def check_reparameterize(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> Passed:
-    """``fn(mu, logvar, eps)`` must return z = mu + sigma * eps with sigma = exp(logvar / 2)."""
+    """``fn(mu, logvar, eps)`` must return z = mu + sigma * eps with sigma = exp(logvar / 2), differentiable in
+    both inputs: dz/dmu = 1 and dz/dlogvar = sigma * eps / 2 (a detached sigma would freeze the encoder's
+    variances, so the gradient w.r.t. logvar is checked, not only the values)."""
     g = torch.Generator().manual_seed(1)
     mu, logvar, eps = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
     mu.requires_grad_(True)
     logvar.requires_grad_(True)
     z = expect_tensor(call(fn, mu, logvar, eps, name="reparameterize"), (4, 3), "reparameterize")
-    sigma = torch.exp(0.5 * logvar)
-    if torch.allclose(z, mu + sigma**2 * eps, atol=1e-5):
-        raise ExerciseFailed("you scaled eps by sigma^2 (the variance). Scale by sigma, the standard deviation: "
-                             "then z has variance sigma^2.")
-    if torch.allclose(z, mu + logvar * eps, atol=1e-5):
-        raise ExerciseFailed("you scaled eps by logvar; sigma is exp(logvar / 2).")
+    with torch.no_grad():
+        sigma = torch.exp(0.5 * logvar)
+        if torch.allclose(z, mu + sigma**2 * eps, atol=1e-5):
+            raise ExerciseFailed("you scaled eps by sigma^2 (the variance). Scale by sigma, the standard deviation: "
+                                 "then z has variance sigma^2.")
+        if torch.allclose(z, mu + logvar * eps, atol=1e-5):
+            raise ExerciseFailed("you scaled eps by logvar; sigma is exp(logvar / 2).")
+        z0 = expect_tensor(call(fn, mu, logvar, torch.zeros_like(eps), name="reparameterize"), (4, 3),
+                           "reparameterize")
+        if not torch.allclose(z0, mu, atol=1e-5):
+            raise ExerciseFailed("with eps = 0 your z is not mu: it ignores the eps argument (did you draw your own "
+                                 "noise with randn_like?). The noise must come in as eps: z = mu + sigma * eps.")
     expect_close(z, mu + sigma * eps, "reparameterize", "z = mu + exp(0.5 * logvar) * eps.")
     if not z.requires_grad:
         raise ExerciseFailed("z does not depend on mu and logvar through autograd: do not detach or sample inside.")
-    grad_mu, = torch.autograd.grad(z.sum(), mu, retain_graph=True)
-    if not torch.allclose(grad_mu, torch.ones_like(mu)):
-        raise ExerciseFailed("dz/dmu should be 1: z must be mu plus a term that does not depend on mu.")
+    grad_mu, grad_logvar = torch.autograd.grad(z.sum(), (mu, logvar), allow_unused=True)
+    if grad_mu is None or not torch.allclose(grad_mu, torch.ones_like(mu)):
+        raise ExerciseFailed("dz/dmu should be 1, but no gradient reaches mu: do not detach mu.")
+    if grad_logvar is None or not bool((grad_logvar != 0).any()):
+        raise ExerciseFailed("no gradient reaches logvar: sigma is detached (or computed outside autograd), so the "
+                             "encoder could never learn its variances. Keep exp(0.5 * logvar) in the graph.")
+    expect_close(grad_logvar, 0.5 * sigma * eps, "dz/dlogvar",
+                 "It should be sigma * eps / 2: compute sigma as exp(0.5 * logvar) from the logvar you are given.")
     return passed("reparameterize")
 
 

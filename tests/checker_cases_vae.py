@@ -1,0 +1,48 @@
+"""Chapter 2's checkers: reference solutions and plausible wrong ones (see tests/checker_cases.py)."""
+
+import math
+
+import torch
+from checker_cases import Case, Wrong
+
+from genviz_utils.exercises.vae import check_gaussian_kl, check_iwae, check_reparameterize
+
+
+def _kl(mu, logvar):
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+
+
+def _reparam(mu, logvar, eps):
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+CASES = [
+    Case(check_gaussian_kl, (_kl,), [
+        Wrong("no factor 1/2", (lambda m, lv: 2 * _kl(m, lv),), "twice too large"),
+        Wrong("summed over the batch", (lambda m, lv: 0.5 * (m**2 + lv.exp() - 1 - lv).sum(0),), "batch axis"),
+        Wrong("sigma for sigma^2", (lambda m, lv: 0.5 * (m**2 + (0.5 * lv).exp() - 1 - 0.5 * lv).sum(1),),
+              "used sigma where"),
+        Wrong("mean over latent dimensions", (lambda m, lv: 0.5 * (m**2 + lv.exp() - 1 - lv).mean(1),),
+              "averaged over the latent"),
+        Wrong("the -1 forgotten", (lambda m, lv: 0.5 * (m**2 + lv.exp() - lv).sum(1),), "must be 0"),
+        Wrong("sign flipped", (lambda m, lv: -_kl(m, lv),), "wrong sign"),
+    ], also_right=[(lambda m, lv: torch.distributions.kl_divergence(
+        torch.distributions.Normal(m, (0.5 * lv).exp()), torch.distributions.Normal(0.0, 1.0)).sum(-1),)]),
+    Case(check_reparameterize, (_reparam,), [
+        Wrong("sigma detached", (lambda m, lv, e: m + torch.exp(0.5 * lv).detach() * e,),
+              "no gradient reaches logvar"),
+        Wrong("scaled by the variance", (lambda m, lv, e: m + lv.exp() * e,), r"sigma\^2 \(the variance\)"),
+        Wrong("scaled by logvar", (lambda m, lv, e: m + lv * e,), "scaled eps by logvar"),
+        Wrong("own noise drawn", (lambda m, lv, e: m + torch.exp(0.5 * lv) * torch.randn_like(m),),
+              "ignores the eps argument"),
+        Wrong("everything detached", (lambda m, lv, e: _reparam(m, lv, e).detach(),), "through autograd"),
+        Wrong("mu detached", (lambda m, lv, e: m.detach() + torch.exp(0.5 * lv) * e,), "do not detach mu"),
+    ], also_right=[(lambda m, lv, e: m + lv.exp().sqrt() * e,)]),
+    Case(check_iwae, (lambda lw: torch.logsumexp(lw, 0) - math.log(lw.shape[0]),), [
+        Wrong("mean of the log-weights", (lambda lw: lw.mean(0),), "that is the mean of the log-weights"),
+        Wrong("log K not subtracted", (lambda lw: torch.logsumexp(lw, 0),), "subtract log K"),
+        Wrong("exp then log", (lambda lw: lw.exp().mean(0).log(),), "underflows"),
+        Wrong("reduced over the batch", (lambda lw: torch.logsumexp(lw, 1) - math.log(lw.shape[1]),),
+              "reduced over the batch"),
+    ], also_right=[(lambda lw: lw.max(0).values + (lw - lw.max(0).values).exp().mean(0).log(),)]),
+]
