@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from ..models.vq import nearest_codes, perplexity
 from . import ExerciseFailed, call, expect_close, expect_tensor, passed
@@ -16,8 +19,50 @@ def _example(seed: int = 0, b: int = 3, d: int = 4, h: int = 5, w: int = 6, k: i
     return torch.randn(b, d, h, w, generator=g), torch.randn(k, d, generator=g)
 
 
+class _LargestAllocation(TorchDispatchMode):
+    """Records the largest storage (in bytes) that any operation inside the ``with`` block returns, and its shape.
+
+    Views (``expand``, ``[:, None]``) share their input's storage, so only tensors that really own memory count.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nbytes, self.shape, self.op = 0, (), ""
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() > self.nbytes:
+                self.nbytes, self.shape, self.op = t.untyped_storage().nbytes(), tuple(t.shape), str(func)
+        return out
+
+
+def _quantize_hint(idx: torch.Tensor, flat: torch.Tensor, z_e: torch.Tensor, codebook: torch.Tensor) -> str:
+    """Name the mistake behind wrong indices, by recomputing the usual wrong versions."""
+    got = idx.long().reshape(-1)
+    e2 = codebook.pow(2).sum(1)
+    wrong_versions = {
+        "You picked the farthest code: use argmin of the distance, not argmax":
+            torch.cdist(flat, codebook).argmax(1),
+        ("You flattened (B, D, H, W) straight to (-1, D), which mixes channels and positions: move the channel "
+         "axis last first, z_e.permute(0, 2, 3, 1).reshape(-1, D)"):
+            nearest_codes(z_e.reshape(-1, z_e.shape[1]), codebook),
+        ("You dropped ||e_k||^2 from ||z||^2 - 2 z.e_k + ||e_k||^2: ||z||^2 is the same for every code and may go, "
+         "but the codes differ in norm, so ||e_k||^2 must stay"):
+            (-2 * flat @ codebook.T + flat.pow(2).sum(1, keepdim=True)).argmin(1),
+        ("The cross term has the wrong sign: ||z - e||^2 = ||z||^2 - 2 z.e + ||e||^2, with a minus (with a plus "
+         "you find the code nearest to -z)"):
+            (flat.pow(2).sum(1, keepdim=True) + 2 * flat @ codebook.T + e2).argmin(1),
+    }
+    for hint, wrong in wrong_versions.items():
+        if torch.equal(got, wrong):
+            return hint
+    return "Check that you take the argmin (not argmax) over the K codes, of the squared distances"
+
+
 def check_quantize(fn: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]) -> bool:
-    """``fn(z_e (B, D, H, W), codebook (K, D)) -> (z_q (B, D, H, W), indices (B, H, W))``."""
+    """``fn(z_e (B, D, H, W), codebook (K, D)) -> (z_q (B, D, H, W), indices (B, H, W))``, without ever allocating
+    the (N, K, D) tensor of all differences (N = B H W)."""
     z_e, codebook = _example()
     b, d, h, w = z_e.shape
     out = call(fn, z_e, codebook, name="your quantizer")
@@ -36,18 +81,26 @@ def check_quantize(fn: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor
     if near_tie.all():
         ref = idx.long()                                                    # a tie broken the other way is fine
     if not torch.equal(idx.long(), ref):
-        d2 = torch.cdist(flat, codebook)
-        hint = "Check that you take the argmin (not argmax) over the K codes"
-        if torch.equal(idx.long().view(-1), d2.argmax(1)):
-            hint = "You picked the farthest code: use argmin of the distance"
-        elif torch.equal(idx.long().view(-1), nearest_codes(z_e.reshape(-1, d), codebook)):
-            hint = ("You flattened (B, D, H, W) straight to (-1, D), which mixes channels and positions: "
-                    "move the channel axis last first, z_e.permute(0, 2, 3, 1).reshape(-1, D)")
         wrong = int((idx.long() != ref).sum())
-        raise ExerciseFailed(f"{wrong} of {ref.numel()} indices are not the nearest code. {hint}.")
+        raise ExerciseFailed(f"{wrong} of {ref.numel()} indices are not the nearest code. "
+                             f"{_quantize_hint(idx, flat, z_e, codebook)}.")
     expect_close(z_q, codebook[ref].permute(0, 3, 1, 2), "z_q",
-                 "z_q must be the codebook rows picked by the indices, arranged back to (B, D, H, W).")
-    return passed("quantizer", f"{ref.numel()} vectors, K={codebook.shape[0]}")
+                 "z_q must be the codebook rows picked by the indices, arranged back to (B, D, H, W): "
+                 "codebook[indices] is (B, H, W, D), so permute(0, 3, 1, 2) it (a .view to (B, D, H, W) "
+                 "scrambles the numbers).")
+    # The point of the exercise: no (N, K, D) tensor. Sizes where it is 16 times larger than anything needed.
+    big_z, big_codebook = _example(5, b=2, d=64, h=4, w=4, k=16)
+    n, k, d_big = 2 * 4 * 4, big_codebook.shape[0], big_codebook.shape[1]
+    with _LargestAllocation() as mem:
+        call(fn, big_z, big_codebook, name="your quantizer")
+    if mem.nbytes >= n * k * d_big * 2:                                   # an (N, K, D) tensor even in 16 bits
+        raise ExerciseFailed(
+            f"your quantizer allocates a tensor of shape {mem.shape} (from {mem.op}); with N = {n} vectors, "
+            f"K = {k} codes of dimension D = {d_big} that is the (N, K, D) broadcast of all differences this "
+            "exercise asks you to avoid. Expand ||z - e||^2 = ||z||^2 - 2 z.e + ||e||^2: the largest tensor is "
+            "then the (N, K) distance matrix, and the middle term is one matrix product, flat @ codebook.T.")
+    return passed("quantizer", f"{ref.numel()} vectors, K={codebook.shape[0]}; on a larger example its largest "
+                  f"tensor holds {mem.nbytes // 4:,} float32 numbers, the (N, K, D) one would hold {n * k * d_big:,}")
 
 
 def check_straight_through(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
@@ -66,6 +119,10 @@ def check_straight_through(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
                              "correction (z_q - z_e) should be detached.")
     upstream = torch.randn(out.shape, generator=torch.Generator().manual_seed(2))
     out.backward(upstream)
+    if z_e.grad is not None and z_e.grad.abs().max() == 0 and z_q.grad is not None:
+        raise ExerciseFailed("z_e receives exactly zero gradient and z_q all of it: without the .detach(), "
+                             "z_e + (z_q - z_e) is just z_q, and the two z_e terms cancel in the backward pass. "
+                             "Write z_e + (z_q - z_e).detach().")
     if z_e.grad is None or not torch.allclose(z_e.grad, upstream, atol=1e-6):
         got = ("no gradient" if z_e.grad is None
                else f"a gradient off by up to {(z_e.grad - upstream).abs().max():.3g}")
@@ -79,6 +136,14 @@ def check_straight_through(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
                   else "forward equal to z_q up to float rounding")
 
 
+def _coefficient(grad: torch.Tensor | None, unit: torch.Tensor) -> float | None:
+    """c if ``grad`` = c * ``unit`` (to float tolerance), else None."""
+    if grad is None:
+        return 0.0
+    c = float((grad * unit).sum() / unit.pow(2).sum())
+    return c if torch.allclose(grad, c * unit, atol=1e-7, rtol=1e-4) else None
+
+
 def check_vq_loss(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
     """``fn(z_e, z_q, beta) -> ||sg(z_e) - z_q||^2 + beta ||z_e - sg(z_q)||^2`` (means over elements)."""
     beta = 0.25
@@ -89,25 +154,49 @@ def check_vq_loss(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor
     loss = call(fn, z_e, z_q, beta, name="your VQ loss")
     expect_tensor(loss, (), "the loss (a scalar)")
     diff = (z_q - z_e).detach()
-    expect_close(loss, (1 + beta) * diff.pow(2).mean(), "The loss value",
-                 "Use means of squared differences: F.mse_loss(a, b) or ((a - b) ** 2).mean().")
+    mse = diff.pow(2).mean()
+    value = float(loss.detach())
+    if not math.isclose(value, float((1 + beta) * mse), rel_tol=1e-4):
+        hint = "Use means of squared differences: F.mse_loss(a, b) or ((a - b) ** 2).mean()."
+        if math.isclose(value, float((1 + beta) * diff.pow(2).sum()), rel_tol=1e-4):
+            hint = ("You summed the squared differences; the chapter's terms are means over the elements "
+                    "(F.mse_loss), and beta = 0.25 is meant for that scale.")
+        elif math.isclose(value, float(mse), rel_tol=1e-4) or math.isclose(value, float(beta * mse), rel_tol=1e-4):
+            hint = "The loss has only one of the two terms: add the codebook term and beta times the commitment term."
+        raise ExerciseFailed(f"The loss value is {value:.4g}, expected {(1 + beta) * mse:.4g}. {hint}")
     loss.backward()
-    n = diff.numel()
-    g_q = z_q.grad if z_q.grad is not None else torch.zeros_like(diff)
-    g_e = z_e.grad if z_e.grad is not None else torch.zeros_like(diff)
-    want_q, want_e = 2 * diff / n, -2 * beta * diff / n
-    if torch.allclose(g_q, beta * want_q, atol=1e-7) and torch.allclose(g_e, want_e / beta, atol=1e-7):
-        raise ExerciseFailed("beta multiplies the codebook term instead of the commitment term (the 'swapped "
-                             "beta' bug): the codes then move 4x slower and the encoder is pulled 4x harder "
-                             "than in the paper. beta belongs on ||z_e - sg(z_q)||^2.")
-    if not torch.allclose(g_q, want_q, atol=1e-7):
-        raise ExerciseFailed("The gradient reaching z_q is wrong. Only the codebook term ||sg(z_e) - z_q||^2 "
-                             "(weight 1) may send gradient to z_q: detach z_q in the commitment term.")
-    if not torch.allclose(g_e, want_e, atol=1e-7):
-        raise ExerciseFailed("The gradient reaching z_e is wrong. Only the commitment term "
-                             "beta ||z_e - sg(z_q)||^2 may send gradient to z_e: detach z_e in the codebook "
-                             "term.")
-    return passed("VQ loss", "codebook term to the codes, beta-weighted commitment term to the encoder")
+    unit = 2 * diff / diff.numel()             # d/dz_q of mean((z_q - z_e)^2); the z_e side gets -unit
+    a = _coefficient(z_q.grad, unit)           # weight of the gradient reaching the codes
+    b = _coefficient(None if z_e.grad is None else -z_e.grad, unit)   # ... and the encoder
+    if a is None or b is None:
+        raise ExerciseFailed("The gradients are not multiples of (z_q - z_e): use squared differences of z_e and "
+                             "z_q only, with the stop-gradient (.detach()) on one side of each term.")
+
+    def near(x: float, y: float) -> bool:
+        return abs(x - y) < 1e-4
+
+    if near(a, 1) and near(b, beta):
+        return passed("VQ loss", "codebook term to the codes, beta-weighted commitment term to the encoder")
+    if near(a, beta) and near(b, 1):
+        raise ExerciseFailed(
+            "beta multiplies the codebook term instead of the commitment term (the 'swapped beta' bug). With Adam "
+            "the codes hardly notice (their gradient comes from that one term, and Adam undoes a constant scale), "
+            "but the encoder does: relative to the reconstruction, the commitment pulls it 1/beta = 4x harder than "
+            "the paper's beta = 0.25. (With plain SGD the codes would also move 4x slower.) beta belongs on "
+            "||z_e - sg(z_q)||^2.")
+    if near(a, 1 + beta) and near(b, 1 + beta):
+        raise ExerciseFailed("No stop-gradient at all: both terms send gradient to both z_e and z_q, so the two "
+                             "terms are one loss (1 + beta) ||z_e - z_q||^2. Detach z_e in the codebook term and z_q "
+                             "in the commitment term.")
+    if near(a, 1 + beta) and near(b, beta):
+        raise ExerciseFailed("The commitment term also moves the codes: detach z_q in beta ||z_e - sg(z_q)||^2, so "
+                             "that it sends gradient to the encoder only.")
+    if near(a, 1) and near(b, 1 + beta):
+        raise ExerciseFailed("The codebook term also moves the encoder: detach z_e in ||sg(z_e) - z_q||^2, so that "
+                             "it sends gradient to the codes only.")
+    raise ExerciseFailed(f"The gradient reaching z_q is {a:.3g} and the one reaching z_e {b:.3g} times the gradient "
+                         f"of mean((z_q - z_e)^2); they should be 1 (codebook term, to the codes only) and beta = "
+                         f"{beta} (commitment term, to the encoder only).")
 
 
 def check_perplexity(fn: Callable[[torch.Tensor, int], float]) -> bool:
@@ -130,9 +219,13 @@ def check_perplexity(fn: Callable[[torch.Tensor, int], float]) -> bool:
                                  "(drop zero counts or clamp the probabilities before the log).")
         if abs(got - want) > 1e-4 * max(1.0, want):
             hint = ""
+            used = int(torch.unique(idx).numel())
             if abs(got - math.log(want)) < 1e-4:
                 hint = " You returned the entropy; the perplexity is its exponential."
             elif min(abs(got - 2 ** math.log(want)), abs(got - math.exp(math.log2(want)))) < 1e-3 * want:
                 hint = " You mixed bases: use exp with natural logs (or 2 ** with log2)."
+            elif got == used:
+                hint = (f" You returned the number of codes used ({used}); the perplexity weights the codes by "
+                        "how often they occur: exp(-sum p log p).")
             raise ExerciseFailed(f"for {what} the perplexity is {want:.4g}, you returned {got:.4g}.{hint}")
     return passed("perplexity", "1 for one code, K for a uniform histogram")
