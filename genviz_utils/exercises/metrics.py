@@ -1,8 +1,13 @@
-"""Checkers for chapter 6 (comparing the models): Frechet distance, k-NN precision, PSNR."""
+"""Checkers for chapter 6 (comparing the models): Frechet distance, k-NN precision, PSNR.
+
+Each checker compares the reader's answer with the reference and, before the generic "expected ..." message,
+with the value that each common mistake would give, so that the message can name the mistake.
+"""
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 import torch
@@ -16,12 +21,31 @@ def _number(value: object, name: str) -> float:
         if value.numel() != 1:
             raise ExerciseFailed(f"{name} should return one number, got a tensor of shape {tuple(value.shape)}.")
         value = value.item()
-    if not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ExerciseFailed(f"{name} should return a number, got {type(value).__name__}.")
     if math.isnan(value):
         raise ExerciseFailed(f"{name} returned NaN. An elementwise square root of a matrix with negative entries "
                              "does that: the formula needs the matrix square root (eigendecomposition).")
     return float(value)
+
+
+def _first_match(out: float, mistakes: list[tuple[float, str]], rel_tol: float = 1e-4,
+                 abs_tol: float = 1e-9) -> str | None:
+    """The message of the first mistake whose value equals ``out``."""
+    for value, message in mistakes:
+        if math.isfinite(value) and math.isclose(out, value, rel_tol=rel_tol, abs_tol=abs_tol):
+            return message
+    return None
+
+
+def _sqrtm_psd(a: torch.Tensor) -> torch.Tensor:
+    vals, vecs = torch.linalg.eigh(a)
+    return (vecs * vals.clamp_min(0).sqrt()) @ vecs.T
+
+
+def _trace_sqrt_eig(a: torch.Tensor) -> float:
+    """sum of the square roots of the eigenvalues of a (symmetric) PSD matrix."""
+    return float(torch.linalg.eigvalsh(a).clamp_min(0).sqrt().sum())
 
 
 def check_frechet_distance(fn: Callable[..., object]) -> Passed:
@@ -35,12 +59,31 @@ def check_frechet_distance(fn: Callable[..., object]) -> Passed:
     out = _number(call(fn, mu1, c1, mu2, c2, name=name), name)
     ref = frechet_distance(mu1, c1, mu2, c2)
     d2, dn = float((mu1 - mu2).pow(2).sum()), float((mu1 - mu2).norm())
-    no_sqrt = d2 + float(torch.trace(c1 + c2 - 2 * c1 @ c2))
-    if math.isclose(out, no_sqrt, rel_tol=1e-4):
-        raise ExerciseFailed("your cross term is -2 tr(cov1 cov2): it needs the matrix square root, "
-                             "-2 tr((cov1 cov2)^(1/2)).")
-    if math.isclose(out, ref - d2 + dn, rel_tol=1e-4):
-        raise ExerciseFailed("the mean term must be the squared distance ||mu1 - mu2||^2, not the distance.")
+    traces = float(c1.trace() + c2.trace())
+    cross = traces + d2 - ref                                       # 2 tr((cov1 cov2)^(1/2))
+    s1, s2 = _sqrtm_psd(c1), _sqrtm_psd(c2)
+    mistakes = [
+        (d2 + traces - 2 * float(torch.trace(c1 @ c2)),
+         "your cross term is -2 tr(cov1 cov2): it needs the matrix square root, -2 tr((cov1 cov2)^(1/2))."),
+        (d2 + traces - 2 * float((c1 @ c2).diagonal().clamp_min(0).sqrt().sum()),
+         "torch.sqrt of cov1 @ cov2 takes the square root of each entry, not the matrix square root: use the "
+         "eigenvalues of s cov2 s, with s = cov1^(1/2)."),
+        (d2 + traces - 2 * float(torch.trace(s1 @ s2)),
+         "you used tr(cov1^(1/2) cov2^(1/2)), which equals tr((cov1 cov2)^(1/2)) only when the two matrices "
+         "commute: take the square roots of the eigenvalues of s cov2 s, with s = cov1^(1/2)."),
+        (d2 + traces - 2 * _trace_sqrt_eig(c1 @ c2 @ c1),
+         "you took the eigenvalues of cov1 cov2 cov1: the sandwich needs the square root s = cov1^(1/2), "
+         "i.e. s cov2 s."),
+        (ref - d2 + dn, "the mean term must be the squared distance ||mu1 - mu2||^2, not the distance."),
+        (ref - d2, "the mean term ||mu1 - mu2||^2 is missing: the formula compares the centres as well as the "
+                   "spreads."),
+        (ref + cross / 2, "the cross term is -2 tr((cov1 cov2)^(1/2)): the factor 2 is missing."),
+        (d2 + traces + cross, "the cross term is subtracted: ... - 2 tr((cov1 cov2)^(1/2)), not + 2 tr(...)."),
+        (math.sqrt(ref), "you returned the distance d; the exercise (like FID) asks for its square d^2: drop "
+                         "the final square root."),
+    ]
+    if (message := _first_match(out, mistakes)) is not None:
+        raise ExerciseFailed(message)
     same = _number(call(fn, mu1, c1, mu1.clone(), c1.clone(), name=name), name)
     if abs(same) > 1e-5:
         raise ExerciseFailed(f"a Gaussian's distance to itself should be 0, got {same:.4g}. Check the cross term "
@@ -52,6 +95,40 @@ def check_frechet_distance(fn: Callable[..., object]) -> Passed:
     return passed(name)
 
 
+def _radii(real: torch.Tensor, k: int, skip_self: bool = True) -> torch.Tensor:
+    return torch.cdist(real, real).kthvalue(k + 1 if skip_self else k, dim=1).values
+
+
+def _precision_mistakes(real: torch.Tensor, fake: torch.Tensor, k: int) -> list[tuple[float, str]]:
+    """What the common mistakes give on (real, fake), with their messages."""
+    radii, dist = _radii(real, k), torch.cdist(fake, real)                 # (N,), (M, N)
+    inside = dist <= radii[None, :]
+    nearest = dist.argmin(1)
+    _, recall = precision_recall(real, fake, k)
+    return [   # the strict < first: it differs from <= only on the lattice, where another mistake can tie with it
+        (float((dist < radii[None, :]).any(1).double().mean()),
+         "a fake exactly on a ball's boundary counts as inside: compare the distance with the radius by <=, not <."),
+        (float(inside.double().mean()),
+         "you averaged over all (fake, real) pairs: first ask, for each fake, whether it is inside ANY real ball "
+         "(.any over the real points), then average over the fakes."),
+        (float(inside.any(1).sum()), "you returned a count: precision is the fraction of fakes inside the real "
+                                     "manifold, so divide by the number of fakes M."),
+        (recall, "you computed the recall (reals inside the fake manifold); precision asks how many fakes fall "
+                 "inside the real manifold."),
+        (float((dist <= _radii(real, k, skip_self=False)[None, :]).any(1).double().mean()),
+         "your radii count each real point as its own nearest neighbour (distance 0): use the (k+1)-th smallest "
+         "distance in the row, i.e. skip the point itself."),
+        (float(inside.all(1).double().mean()),
+         "a fake counts when it is inside SOME real ball (any over the real points), not inside all of them."),
+        (float(inside.any(0).double().mean()),
+         "you averaged over the real points (the balls that contain a fake): precision is a mean over the fakes, "
+         "any over the real points."),
+        (float((dist.gather(1, nearest[:, None]).squeeze(1) <= radii[nearest]).double().mean()),
+         "you tested only the ball of each fake's nearest real point: a fake counts if it is inside any real "
+         "point's ball, and a farther point can have a larger ball."),
+    ]
+
+
 def check_precision(fn: Callable[..., object]) -> Passed:
     """``fn(real, fake, k=3)`` with features (N, D), (M, D) must return the k-NN precision of ``fake``."""
     g = torch.Generator().manual_seed(0)
@@ -59,39 +136,57 @@ def check_precision(fn: Callable[..., object]) -> Passed:
     # fakes: half near the data, half far away; the true precision is about 0.5, the recall much lower
     fake = torch.cat([0.5 * torch.randn(100, 4, generator=g, dtype=torch.float64),
                       6 + torch.randn(100, 4, generator=g, dtype=torch.float64)])
+    # a lattice where some fakes lie exactly on a ball's boundary (distances are small integers, exact in float64)
+    lattice = torch.arange(10, dtype=torch.float64)[:, None]
+    on_edge = torch.tensor([[12.0], [-3.0], [4.5], [13.0], [20.0]], dtype=torch.float64)
     name = "precision"
-    out = _number(call(fn, real, fake, 3, name=name), name)
-    ref_p, ref_r = precision_recall(real, fake, 3)
-    if not 0 <= out <= 1:
-        raise ExerciseFailed(f"a precision is a fraction in [0, 1], got {out:.4g}.")
-    if math.isclose(out, ref_r, abs_tol=1e-9) and not math.isclose(ref_p, ref_r):
-        raise ExerciseFailed("you computed the recall (reals inside the fake manifold); precision asks how many "
-                             "fakes fall inside the real manifold.")
-    self_radius = torch.cdist(real, real).kthvalue(3, dim=1).values
-    wrong = float((torch.cdist(fake, real) <= self_radius).any(1).double().mean())
-    if math.isclose(out, wrong, abs_tol=1e-9) and not math.isclose(wrong, ref_p):
-        raise ExerciseFailed("your radii count each real point as its own nearest neighbour (distance 0): use the "
-                             "(k+1)-th smallest distance in the row, i.e. skip the point itself.")
-    if not math.isclose(out, ref_p, abs_tol=1e-9):
-        raise ExerciseFailed(f"got {out:.4f}, expected {ref_p:.4f}. A fake counts if its distance to SOME real "
-                             "point is at most that real point's k-NN radius (<=, not <).")
-    return passed(name, f"{out:.3f}")
+    results = []
+    for r, f in ((real, fake), (lattice, on_edge)):
+        out = _number(call(fn, r, f, 3, name=name), name)
+        results.append(out)
+        ref, _ = precision_recall(r, f, 3)
+        if math.isclose(out, ref, abs_tol=1e-9):
+            continue
+        mistakes = [(v, m) for v, m in _precision_mistakes(r, f, 3) if not math.isclose(v, ref, abs_tol=1e-9)]
+        if (message := _first_match(out, mistakes, rel_tol=0.0)) is not None:
+            raise ExerciseFailed(message)
+        if not 0 <= out <= 1:
+            raise ExerciseFailed(f"a precision is a fraction in [0, 1], got {out:.4g}.")
+        raise ExerciseFailed(f"got {out:.4f}, expected {ref:.4f}. A fake counts if its distance to SOME real "
+                             "point is at most that real point's k-NN radius (the distance to its k-th nearest "
+                             "other real point).")
+    return passed(name, f"{results[0]:.3f} on the random features, {results[1]:.1f} on the lattice")
 
 
 def check_psnr(fn: Callable[..., object]) -> Passed:
-    """``fn(x, x_hat)`` with images in [0, 1] must return 10 log10(1 / MSE) in dB (MSE over all pixels)."""
+    """``fn(x, x_hat)`` with images in [0, 1] must return 10 log10(1 / MSE) in dB, the MSE over all pixels of the
+    batch (not the mean of per-image PSNRs)."""
     g = torch.Generator().manual_seed(0)
     x = torch.rand(4, 1, 28, 28, generator=g)
-    x_hat = (x + 0.05 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    # the four images are reconstructed with different errors, so that the conventions give different numbers
+    noise = torch.tensor([0.02, 0.05, 0.1, 0.2]).view(4, 1, 1, 1) * torch.randn(x.shape, generator=g)
+    x_hat = (x + noise).clamp(0, 1)
     name = "psnr"
     out = _number(call(fn, x, x_hat, name=name), name)
     ref = psnr(x, x_hat)
-    if math.isclose(out, 2 * ref, rel_tol=1e-4):
-        raise ExerciseFailed("twice too large: PSNR is 10 log10(max^2 / MSE) (or 20 log10(max / RMSE)), not "
-                             "20 log10(1 / MSE).")
-    if math.isclose(out, ref - 10 * math.log10(x[0].numel()), rel_tol=1e-4) or \
-            math.isclose(out, ref - 10 * math.log10(x.numel()), rel_tol=1e-4):
-        raise ExerciseFailed("the MSE must be a mean over pixels, not a sum.")
+    err = ((x.double() - x_hat.double()) ** 2)
+    per_image = 10 * torch.log10(1 / err.flatten(1).mean(1))
+    mistakes = [
+        (2 * ref, "twice too large: PSNR is 10 log10(max^2 / MSE) (or 20 log10(max / RMSE)), not "
+                  "20 log10(1 / MSE)."),
+        (ref / 2, "half the PSNR: 10 log10(1 / RMSE) uses the root of the MSE; either 10 log10(1 / MSE) or "
+                  "20 log10(1 / RMSE)."),
+        (ref * math.log(10), "you used the natural logarithm: decibels use log10."),
+        (ref - 10 * math.log10(x[0].numel()), "the MSE must be a mean over pixels, not a sum (over each image)."),
+        (ref - 10 * math.log10(x.numel()), "the MSE must be a mean over pixels, not a sum (over the batch)."),
+        (float(per_image.mean()), "you averaged the PSNRs of the single images; the exercise asks for the PSNR of "
+                                  "the MSE over the whole batch (the convention of this chapter's table)."),
+        (ref + 20 * math.log10(255), "the pixels are in [0, 1], so the peak value is 1, not 255."),
+        (10 * math.log10(1 / float((x - x_hat).abs().mean())), "that is the mean absolute error: PSNR uses the "
+                                                               "mean of the squared differences."),
+    ]
+    if (message := _first_match(out, mistakes)) is not None:
+        raise ExerciseFailed(message)
     if not math.isclose(out, ref, rel_tol=1e-4):
         raise ExerciseFailed(f"got {out:.4f} dB, expected {ref:.4f} dB: 10 * log10(1 / mean((x - x_hat)**2)).")
     return passed(name, f"{out:.2f} dB")

@@ -8,7 +8,8 @@ Read top to bottom:
    codebook updates, data initialisation and dead-code restart.
 4. :class:`VQVAE` -- conv encoder to a 7x7 grid of D-dim vectors, quantizer, conv decoder.
 5. :class:`TokenPrior` -- a tiny causal transformer over the token grid (train with :meth:`TokenPrior.nll`,
-   generate with :meth:`TokenPrior.sample`, optionally truncated by :func:`top_k_filter`).
+   generate with :meth:`TokenPrior.sample`, one token at a time with a :class:`KVCache`, optionally truncated by
+   :func:`top_k_filter`).
 6. :func:`save_config` / :func:`load_model` -- checkpoints that carry their constructor arguments.
 
 Shapes: images (B, 1, 28, 28); encoder output z_e (B, D, H, W); token map (B, H, W) of int64 in [0, K).
@@ -293,6 +294,35 @@ class Block(nn.Module):
         x = x + self.proj(y.transpose(1, 2).reshape(b, t, c))
         return x + self.mlp(self.ln2(x))
 
+    def step(self, x: torch.Tensor, cache: KVCache, t: int) -> torch.Tensor:
+        """``forward`` for the one token at position ``t``: (B, 1, C) -> (B, 1, C).
+
+        The keys and values of positions < t come from ``cache``, and this token's are added to it, so the result
+        is row t of ``forward`` on the whole prefix at the cost of one token instead of t + 1.
+        """
+        b, _, c = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(b, 1, 3, self.n_head, c // self.n_head).permute(2, 0, 3, 1, 4)
+        keys, values = cache.append(k, v, t)                               # (B, nh, t + 1, hs)
+        y = F.scaled_dot_product_attention(q, keys, values)                # no mask: position t sees 0..t
+        x = x + self.proj(y.transpose(1, 2).reshape(b, 1, c))
+        return x + self.mlp(self.ln2(x))
+
+
+class KVCache:
+    """The keys and values one :class:`Block` computed for the positions sampled so far.
+
+    Two buffers (B, n_head, T, head_dim), filled left to right by :meth:`append`.
+    """
+
+    def __init__(self, n: int, n_head: int, seq_len: int, head_dim: int, like: torch.Tensor):
+        self.keys = like.new_empty(n, n_head, seq_len, head_dim)
+        self.values = torch.empty_like(self.keys)
+
+    def append(self, k: torch.Tensor, v: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store position t's key and value (B, nh, 1, hs); return the keys and values of positions 0..t."""
+        self.keys[:, :, t:t + 1], self.values[:, :, t:t + 1] = k, v
+        return self.keys[:, :, :t + 1], self.values[:, :, :t + 1]
+
 
 class TokenPrior(nn.Module):
     """p(z) = prod_t p(z_t | z_<t) over a (H, W) token grid read in raster order, by a tiny GPT.
@@ -334,19 +364,52 @@ class TokenPrior(nn.Module):
         """Draw ``n`` token maps (n, H, W), one token at a time.
 
         ``temperature`` divides the logits (< 1 sharpens, > 1 flattens); ``top_k`` keeps only the k most likely
-        codes at every step (see :func:`top_k_filter`; None or k >= K: no truncation).
+        codes at every step (see :func:`top_k_filter`; None or k >= K: no truncation). ``generator`` is a CPU
+        generator (None: torch's global one). Each step runs the network on one new token, reusing the keys and
+        values of the earlier ones (:class:`KVCache`), and the random numbers of all steps are drawn up front
+        (:func:`race_noise`), so the loop never waits for a copy to the CPU. The tokens are the same as those of
+        running ``forward`` on the whole prefix and ``torch.multinomial`` at every step (tests/test_token_prior.py).
         """
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}; use top_k=1 for greedy decoding.")
         device = self.pos.device
-        seq = torch.zeros(n, self.seq_len, dtype=torch.long, device=device)
+        noise = race_noise(self.seq_len, n, self.num_codes, generator).to(device)   # (T, n, K)
+        caches = self._empty_caches(n)
+        seq = torch.empty(n, self.seq_len, dtype=torch.long, device=device)
+        token = torch.full((n,), self.num_codes, dtype=torch.long, device=device)   # the start token
         for t in range(self.seq_len):
-            logits = self.forward(seq)[:, t] / temperature                 # later positions do not matter yet
+            logits = self._next_logits(token, t, caches) / temperature
             if top_k is not None:
                 logits = top_k_filter(logits, top_k)
             probs = torch.softmax(logits.float(), -1)
-            seq[:, t] = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(device)
+            token = seq[:, t] = (probs / noise[t]).argmax(-1)               # = torch.multinomial(probs, 1)
         return seq.view(n, *self.grid)
+
+    def _empty_caches(self, n: int) -> list[KVCache]:
+        """One empty :class:`KVCache` per block, for ``n`` sequences."""
+        n_embd = self.pos.shape[-1]
+        return [KVCache(n, b.n_head, self.seq_len, n_embd // b.n_head, like=self.pos) for b in self.blocks]
+
+    def _next_logits(self, token: torch.Tensor, t: int, caches: list[KVCache]) -> torch.Tensor:
+        """Logits (n, K) of the token at position t, given the token at t - 1 (n,) (at t = 0 the start token)
+        and the caches of positions < t, which this call extends by position t."""
+        x = self.tok(token)[:, None] + self.pos[:, t:t + 1]               # (n, 1, C), as in forward
+        for block, cache in zip(self.blocks, caches, strict=True):
+            x = block.step(x, cache, t)
+        return self.head(self.ln(x))[:, 0]
+
+
+def race_noise(steps: int, n: int, num_codes: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Exp(1) noise (steps, n, num_codes) on the CPU, for drawing ``steps`` rounds of ``n`` tokens.
+
+    argmax(p / E) over the codes, with E ~ Exp(1) independent, is a draw from p (the "exponential race": code i
+    rings after the time E_i / p_i, exponential with rate p_i, and it is the first with probability p_i).
+    ``torch.multinomial(p, 1, generator)`` draws its one sample exactly so, from
+    E = ``torch.empty_like(p).exponential_(1, generator=generator)``; making the same draws here, in the same
+    order, gives the same tokens without asking for p on the CPU at every step.
+    """
+    return torch.stack([torch.empty(n, num_codes, dtype=torch.float32).exponential_(1, generator=generator)
+                        for _ in range(steps)])
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
