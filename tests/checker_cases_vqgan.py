@@ -64,6 +64,8 @@ CASES.append(Case(check_perceptual_loss, (_perc(_mean_pos),), [
     Wrong("x_hat detached", (_perc(_mean_pos, detach=True),), "no gradient reaches x_hat"),
     Wrong("mean over the batch", (lambda net, x, y: _perc(_mean_pos)(net, x, y).mean(),),
           "one distance per image"),
+    Wrong("net.train() inside the loss", (lambda net, x, y: _perc(_mean_pos)(net.train(), x, y),),
+          "training mode"),
 ], also_right=[(perceptual_distance,)]))
 
 # --- adaptive weight ---------------------------------------------------------------------------------------
@@ -130,6 +132,10 @@ CASES.append(Case(check_top_k, (top_k_filter,), [
     Wrong("modifies its input", (_in_place,), "in place"),
     Wrong("zeros instead of -inf", (_topk(fill=0.0),), "set the dropped logits to 0"),
     Wrong("a large finite number", (_topk(fill=-1e9),), "large finite number"),
+    Wrong("a fill of -100", (_topk(fill=-100.0),), "large finite number \\(-100\\)"),
+    Wrong("a fill of -1e3", (_topk(fill=-1e3),), "large finite number \\(-1e\\+03\\)"),
+    Wrong("+inf instead of -inf", (_topk(fill=float("inf")),), "\\+inf, a sign slip"),
+    Wrong("NaN fill", (_topk(fill=float("nan")),), "NaN logits"),
     Wrong("keeps k + 1", (_topk(shift=1),), "expected 1 in every row"),
     Wrong("one threshold for the batch", (_global,), "per row"),
     Wrong("returns probabilities", (lambda logits, k: torch.softmax(top_k_filter(logits, k), -1),), "probabilities"),

@@ -99,6 +99,12 @@ def check_perceptual_loss(fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], 
     x = torch.rand(5, 1, 28, 28, generator=g)
     x_hat = (x + 0.3 * torch.randn(5, 1, 28, 28, generator=g)).clamp(0, 1).requires_grad_(True)
     out = call(fn, net, x, x_hat, name="perceptual")
+    if net.training:                           # before the values: batch statistics would give a misleading message
+        net.eval()
+        raise ExerciseFailed("perceptual switched the feature network to training mode (net.train()): its "
+                             "BatchNorm layers then use the statistics of the batch instead of the stored ones, so "
+                             "an image's distance depends on the other images in the batch, and the running "
+                             "statistics drift. Leave the frozen network in eval mode.")
     if isinstance(out, torch.Tensor) and out.ndim == 0:
         raise ExerciseFailed("perceptual returned one number; return one distance per image, shape (B,) (the "
                              "training loop takes the mean).")
@@ -294,8 +300,17 @@ def check_top_k(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Passed:
         if k < 12 and (out == 0).sum() >= 6 * (12 - k) and torch.isfinite(out).all():
             raise ExerciseFailed("top_k set the dropped logits to 0, but exp(0) = 1 still gets probability after the "
                                  "softmax: set them to -inf.")
-        if k < 12 and torch.isfinite(out).all() and (out < -1e4).sum() >= 6 * (12 - k):
-            raise ExerciseFailed(f"top_k set the dropped logits to a large finite number ({float(out.min()):.3g}), "
+        if torch.isnan(out).any():
+            raise ExerciseFailed("top_k returned NaN logits; set the dropped logits to float('-inf'), and keep the "
+                                 "others unchanged (a softmax over NaN gives NaN probabilities).")
+        if (out == float("inf")).any():
+            raise ExerciseFailed("top_k set the dropped logits to +inf, a sign slip: the softmax then puts all the "
+                                 "probability on them (or gives NaN). Use float('-inf').")
+        changed = out != logits                      # one finite value in place of every dropped logit
+        if (k < 12 and torch.isfinite(out).all() and changed.sum() >= 6 * (12 - k)
+                and out[changed].unique().numel() == 1):
+            raise ExerciseFailed(f"top_k set the dropped logits to a large finite number "
+                                 f"({float(out[changed][0]):.3g}), "
                                  "not -inf: exp(-inf) is exactly 0, while a finite value only works while it stays far "
                                  "below the kept logits. Use float('-inf').")
         kept = torch.isfinite(out).sum(-1)
@@ -307,4 +322,6 @@ def check_top_k(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Passed:
             raise ExerciseFailed(f"with k = {k} you kept the wrong logits: keep the k LARGEST of every row.")
         if not torch.equal(out[torch.isfinite(out)], logits[torch.isfinite(out)]):
             raise ExerciseFailed("the kept logits must be unchanged (do not rescale or renormalise them).")
+        if not bool((out[~torch.isfinite(ref)] == float("-inf")).all()):
+            raise ExerciseFailed("every dropped logit must be exactly float('-inf').")
     return passed("top-k filter")
