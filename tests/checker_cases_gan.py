@@ -7,8 +7,8 @@ from checker_cases import Case, Wrong
 from genviz_utils.exercises.gan import check_count_modes, check_nonsaturating_loss, check_optimal_discriminator
 
 
-def _modes(s, c, radius=0.15, squared=False, kept=False, strict=False, fraction=0.02, out="count"):
-    dist, nearest = torch.cdist(s, c).min(dim=1)
+def _modes(s, c, radius=0.15, squared=False, kept=False, strict=False, fraction=0.02, out="count", p=2.0):
+    dist, nearest = torch.cdist(s, c, p=p).min(dim=1)
     keep = (dist ** 2 if squared else dist) < radius
     counts = torch.bincount(nearest[keep], minlength=len(c))
     if out == "per centre":
@@ -29,6 +29,8 @@ CASES = [
     Case(check_nonsaturating_loss, (lambda lg: F.softplus(-lg).mean(),), [
         Wrong("the saturating loss", (lambda lg: -F.softplus(lg).mean(),), "the saturating loss"),
         Wrong("log of sigmoid", (lambda lg: -torch.log(torch.sigmoid(lg)).mean(),), "inf/nan"),
+        Wrong("log of sigmoid in float64", (lambda lg: -torch.log(torch.sigmoid(lg.double())).mean().float(),),
+              "further out"),
         Wrong("sign error", (lambda lg: F.softplus(lg).mean(),), "sign error"),
         Wrong("sum over the batch", (lambda lg: F.softplus(-lg).sum(),), "summed over the batch"),
         Wrong("no reduction", (lambda lg: F.softplus(-lg),), "one loss per sample"),
@@ -37,9 +39,18 @@ CASES = [
         Wrong("2% of the kept samples", (lambda s, c: _modes(s, c, kept=True),), "KEPT samples"),
         Wrong("no distance filter", (lambda s, c: _modes(s, c, radius=float("inf")),), "every sample"),
         Wrong("one std as the radius", (lambda s, c: _modes(s, c, radius=0.05),), "one std"),
+        Wrong("two std as the radius", (lambda s, c: _modes(s, c, radius=0.1),), "two std"),
+        Wrong("six std as the radius", (lambda s, c: _modes(s, c, radius=0.3),), "six std"),
+        Wrong("a radius a little too small", (lambda s, c: _modes(s, c, radius=0.12),), "0.13 from its centre"),
+        Wrong("a radius a little too large", (lambda s, c: _modes(s, c, radius=0.18),), "0.155 from its centre"),
+        Wrong("L1 distance", (lambda s, c: _modes(s, c, p=1.0),), "L1 \\(Manhattan\\)"),
+        Wrong("L-infinity distance", (lambda s, c: _modes(s, c, p=float("inf")),), "L-infinity"),
         Wrong("squared distance against 0.15", (lambda s, c: _modes(s, c, squared=True),), "SQUARED"),
         Wrong("> instead of >=", (lambda s, c: _modes(s, c, strict=True),), "'at least' is >="),
-        Wrong("20% instead of 2%", (lambda s, c: _modes(s, c, fraction=0.2),), "20%"),
+        Wrong("1% instead of 2%", (lambda s, c: _modes(s, c, fraction=0.01),), "bar is 1% of"),
+        Wrong("3% instead of 2%", (lambda s, c: _modes(s, c, fraction=0.03),), "bar is 3% of"),
+        Wrong("5% instead of 2%", (lambda s, c: _modes(s, c, fraction=0.05),), "bar is 5% of"),
+        Wrong("20% instead of 2%", (lambda s, c: _modes(s, c, fraction=0.2),), "bar is 20% of"),
         Wrong("the per-centre counts", (lambda s, c: _modes(s, c, out="per centre"),), "one count per centre"),
         Wrong("the fraction of centres", (lambda s, c: _modes(s, c, out="fraction"),), "not a fraction"),
         Wrong("all centres", (lambda s, c: len(c),), "you counted 8 modes, expected 3"),

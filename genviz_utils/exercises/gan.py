@@ -39,7 +39,8 @@ def check_optimal_discriminator(fn: Callable[[torch.Tensor, torch.Tensor], torch
 
 def check_nonsaturating_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> Passed:
     """``fn(fake_logits)`` (B,) must return the mean of -log D(G(z)) with D = sigmoid(logits), computed stably."""
-    logits = torch.tensor([-120.0, -5.0, 0.0, 2.0, 40.0])  # sigmoid(-120) underflows in float32
+    # sigmoid(-120) underflows in float32 and sigmoid(-1000) in float64 too, so log(sigmoid(.)) fails in either
+    logits = torch.tensor([-1000.0, -120.0, -5.0, 0.0, 2.0, 40.0])
     out = call(fn, logits, name="nonsaturating_loss")
     if isinstance(out, torch.Tensor) and out.shape == logits.shape:
         raise ExerciseFailed("you returned one loss per sample; return their mean over the batch (a 0-d tensor).")
@@ -49,8 +50,14 @@ def check_nonsaturating_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> Pass
     if torch.isclose(out, -F.softplus(logits).mean(), atol=1e-4):
         raise ExerciseFailed("that is log(1 - D(G(z))), the saturating loss. The non-saturating one is -log D(G(z)).")
     if not torch.isfinite(out):
-        raise ExerciseFailed("your loss is inf/nan for confident logits (-120): compute log D as -softplus(-logit), "
-                             "or use F.binary_cross_entropy_with_logits, instead of log(sigmoid(.)).")
+        without_1000 = call(fn, logits[1:], name="nonsaturating_loss")
+        if isinstance(without_1000, torch.Tensor) and bool(torch.isfinite(without_1000).all()):
+            raise ExerciseFailed("your loss is finite at the logit -120 but inf/nan at -1000: log(sigmoid(.)) in "
+                                 "float64 only moves the underflow further out. Compute log D as -softplus(-logit) "
+                                 "(or use F.binary_cross_entropy_with_logits).")
+        raise ExerciseFailed("your loss is inf/nan for confident logits (-120): sigmoid underflows to 0 in float32, "
+                             "so compute log D as -softplus(-logit), or use F.binary_cross_entropy_with_logits, "
+                             "instead of log(sigmoid(.)).")
     if torch.isclose(out, F.softplus(logits).mean(), atol=1e-4):
         raise ExerciseFailed("sign error: -log D = softplus(-logit), not softplus(logit).")
     if torch.isclose(out, F.softplus(-logits).sum(), atol=1e-3):
@@ -62,12 +69,16 @@ def check_nonsaturating_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> Pass
 # Wrong readings of "count the centres that kept at least 2% of all N samples within 3 std = 0.15", each with the
 # message that names it; the checker recognises one when the reader's counts equal its counts on every test set.
 def _count(samples: torch.Tensor, centers: torch.Tensor, radius: float = 0.15, squared: bool = False,
-           kept_denominator: bool = False, strict: bool = False, fraction: float = 0.02) -> int:
-    dist, nearest = torch.cdist(samples, centers).min(dim=1)
+           kept_denominator: bool = False, strict: bool = False, fraction: float = 0.02, p: float = 2.0) -> int:
+    dist, nearest = torch.cdist(samples, centers, p=p).min(dim=1)
     keep = (dist ** 2 if squared else dist) < radius
     counts = torch.bincount(nearest[keep], minlength=len(centers))
     bar = fraction * (int(keep.sum()) if kept_denominator else len(samples))
     return int((counts > bar).sum() if strict else (counts >= bar).sum())
+
+
+def _wrong_bar(fraction: float) -> str:
+    return f"your bar is {100 * fraction:g}% of the samples; the exercise asks for 2% (0.02 * len(samples))."
 
 
 _MISTAKES: list[tuple[dict, str]] = [
@@ -76,10 +87,20 @@ _MISTAKES: list[tuple[dict, str]] = [
     (dict(radius=float("inf")), "you counted every sample at its nearest centre; keep only the samples closer than "
                                 "3 * 0.05 = 0.15 to it."),
     (dict(radius=0.05), "you kept only the samples within 0.05 (one std) of their centre; the radius is 3 std = 0.15."),
+    (dict(radius=0.1), "you kept only the samples within 0.1 (two std) of their centre; the radius is 3 std = 0.15."),
+    (dict(radius=0.3), "you kept the samples within 0.3 (six std) of their centre; the radius is 3 std = 3 * 0.05 "
+                       "= 0.15."),
     (dict(squared=True), "you compared SQUARED distances with 0.15; compare the distance itself (or its square with "
                          "0.15 ** 2)."),
+    (dict(p=1.0), "you measured the L1 (Manhattan) distance |dx| + |dy|; use the Euclidean distance (torch.cdist's "
+                  "default, p=2)."),
+    (dict(p=float("inf")), "you measured the largest coordinate difference max(|dx|, |dy|) (L-infinity); use the "
+                           "Euclidean distance (torch.cdist's default, p=2)."),
     (dict(strict=True), "a centre with exactly 2% of the samples is covered: 'at least' is >=, not >."),
-    (dict(fraction=0.2), "your bar is 20% of the samples; the exercise asks for 2% (0.02 * N)."),
+    (dict(fraction=0.01), _wrong_bar(0.01)),
+    (dict(fraction=0.03), _wrong_bar(0.03)),
+    (dict(fraction=0.05), _wrong_bar(0.05)),
+    (dict(fraction=0.2), _wrong_bar(0.2)),
 ]
 
 
@@ -88,24 +109,31 @@ def _test_sets() -> dict[str, torch.Tensor]:
     c = ring_centers(8)
     g = torch.Generator().manual_seed(0)
     outward = c / c.norm(dim=1, keepdim=True)   # unit vectors pointing away from the ring's centre
+    along = torch.stack([-outward[:, 1], outward[:, 0]], dim=1)   # unit vectors along the ring
 
-    def at(mode: int, n: int, offset: float = 0.0) -> torch.Tensor:
-        return (c[mode] + offset * outward[mode]).repeat(n, 1)
+    def at(mode: int, n: int, offset: float = 0.0, sideways: float = 0.0) -> torch.Tensor:
+        return (c[mode] + offset * outward[mode] + sideways * along[mode]).repeat(n, 1)
 
-    return {
+    sets = {
         "all 8 modes": c[torch.arange(800) % 8] + 0.05 * torch.randn(800, 2, generator=g),
         "3 modes": c[torch.arange(600) % 3] + 0.05 * torch.randn(600, 2, generator=g),
         # 1000 samples, 500 of them far from every centre (at the origin): 15 kept samples are 3% of the kept ones
         # but only 1.5% of all
         "half the samples far from the ring": torch.cat([torch.zeros(500, 2), at(0, 160), at(1, 160), at(2, 160),
                                                         at(3, 15), at(4, 5)]),
-        "a mode with exactly 2%": torch.cat([at(0, 980), at(1, 20)]),
-        "a mode with 10%": torch.cat([at(0, 900), at(1, 100)]),
-        "a mode 0.1 from its centre (2 std)": torch.cat([at(0, 500), at(1, 500, 0.1)]),
-        "a mode 0.3 from its centre (6 std)": torch.cat([at(0, 500), at(1, 500, 0.3)]),
-        "a mode 0.6 from its centre (12 std)": torch.cat([at(0, 500), at(1, 500, 0.6)]),
+        # modes at 1.5%, exactly 2%, 2.5%, 4% and 10% of 1000 samples: they tell a bar of 1, 2, 3, 5 or 20% and
+        # > from >= apart
+        "modes at 1.5, 2, 2.5, 4 and 10%": torch.cat([at(0, 15), at(1, 20), at(2, 25), at(3, 40), at(4, 100),
+                                                       at(5, 800)]),
         "points between modes": 0.01 * torch.randn(500, 2, generator=g),
     }
+    # a mode off its centre by d (radially): kept for d < 0.15 only, so radii other than ~0.15 get it wrong
+    for d in (0.09, 0.11, 0.13, 0.145, 0.155, 0.17, 0.28, 0.35, 0.6):
+        sets[f"a mode {d:g} from its centre ({d / 0.05:g} std)"] = torch.cat([at(0, 500), at(1, 500, d)])
+    # off-axis: distance 0.141 (kept) but L1 0.2; distance 0.17 (not kept) but L-infinity 0.12
+    sets["a mode (0.1, 0.1) off its centre"] = torch.cat([at(0, 500), at(1, 500, 0.1, 0.1)])
+    sets["a mode (0.12, 0.12) off its centre"] = torch.cat([at(0, 500), at(1, 500, 0.12, 0.12)])
+    return sets
 
 
 def check_count_modes(fn: Callable[[torch.Tensor, torch.Tensor], int]) -> Passed:
