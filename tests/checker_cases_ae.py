@@ -30,6 +30,20 @@ def _pca(x, k, centre="columns", add_back=True, directions="top"):
     return r + m if add_back else r
 
 
+def _angles_unclamped(A, B):
+    """Right up to rounding, but arccos of a cosine a hair above 1 is NaN."""
+    Qa, Qb = torch.linalg.qr(A)[0], torch.linalg.qr(B)[0]
+    return torch.rad2deg(torch.arccos(torch.linalg.svdvals(Qa.T @ Qb))).sort().values
+
+
+def _pca_lowrank(x, k):
+    """torch.pca_lowrank's randomized directions (seeded so that the case is reproducible)."""
+    torch.manual_seed(0)
+    V = torch.pca_lowrank(x, q=k)[2]
+    m = x.mean(0)
+    return m + (x - m) @ V @ V.T
+
+
 def _sq(x, y):
     return ((x - y) ** 2).flatten(1)
 
@@ -56,9 +70,12 @@ CASES = [
         Wrong("cosines, no arccos", (lambda a, b: _angles(a, b, arccos=False),), "returned the cosines"),
         Wrong("radians", (lambda a, b: _angles(a, b, degrees=False),), "in radians"),
         Wrong("sorted descending", (lambda a, b: _angles(a, b, ascending=False),), "not sorted ascending"),
-        Wrong("NaN from an unclamped arccos", (lambda a, b: torch.full((a.shape[1],), float("nan")),),
-              "NaN.*clamp"),
+        Wrong("NaN everywhere", (lambda a, b: torch.full((a.shape[1],), float("nan")),),
+              "NaN: arccos got a cosine outside"),
+        Wrong("arccos without clamping the cosines", (_angles_unclamped,),
+              r"same subspace you returned NaN.*Clamp the cosines to \[-1, 1\]"),
     ], also_right=[(lambda a, b: _angles(b, a),),
+                   (lambda a, b: _angles(a.float(), b.float()),),   # float32 throughout
                    (lambda a, b: torch.rad2deg(torch.arccos(torch.linalg.svdvals(
                        torch.linalg.qr(a)[0].T @ torch.linalg.qr(b)[0]).clamp(-1, 1))),)]),  # ascending already
     Case(check_pca_reconstruct, (_pca,), [
@@ -69,7 +86,9 @@ CASES = [
               "smallest variance"),
         Wrong("columns of Vt", (lambda x, k: _pca(x, k, directions="columns"),), "columns of Vt"),
         Wrong("one direction too few", (lambda x, k: _pca(x, k - 1),), "only k - 1 directions"),
-        Wrong("the first direction skipped", (lambda x, k: _pca(x, k + 1) - _pca(x, 1) + x.mean(0),), "above PCA's"),
+        Wrong("the first direction skipped", (lambda x, k: _pca(x, k + 1) - _pca(x, 1) + x.mean(0),),
+              "skipped the first principal direction"),
         Wrong("one direction too many", (lambda x, k: _pca(x, k + 1),), "keep exactly k directions"),
+        Wrong("torch.pca_lowrank (randomized, approximate)", (_pca_lowrank,), "torch.pca_lowrank is randomized"),
     ], also_right=[(lambda x, k: _pca(x.float(), k),)]),
 ]
