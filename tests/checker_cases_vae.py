@@ -44,5 +44,7 @@ CASES = [
         Wrong("exp then log", (lambda lw: lw.exp().mean(0).log(),), "underflows"),
         Wrong("reduced over the batch", (lambda lw: torch.logsumexp(lw, 1) - math.log(lw.shape[1]),),
               "reduced over the batch"),
+        Wrong("max in place of logsumexp", (lambda lw: lw.max(0).values - math.log(lw.shape[0]),),
+              "kept only the largest log-weight"),
     ], also_right=[(lambda lw: lw.max(0).values + (lw - lw.max(0).values).exp().mean(0).log(),)]),
 ]

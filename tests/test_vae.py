@@ -96,3 +96,17 @@ def test_load_vae_rejects_other_checkpoints(tmp_path):
     save_checkpoint(tmp_path / "ae.pt", {"state": {"model": ConvAutoencoder(2, 4).state_dict()}})
     with pytest.raises(CheckpointError, match="config"):
         load_vae(tmp_path / "ae.pt")
+
+
+def test_iwae_checker_rejects_max_by_a_wide_margin():
+    """On some input the checker uses, max - log K must miss logsumexp - log K by far more than rounding."""
+    inputs = []
+
+    def max_only(lw):
+        inputs.append(lw)
+        return lw.max(0).values - math.log(lw.shape[0])
+
+    with pytest.raises(ExerciseFailed, match="kept only the largest log-weight"):
+        check_iwae(max_only)
+    miss = max((torch.logsumexp(lw, 0) - lw.max(0).values).min().item() for lw in inputs)
+    assert miss > 0.5

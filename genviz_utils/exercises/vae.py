@@ -86,5 +86,15 @@ def check_iwae(fn: Callable[[torch.Tensor], torch.Tensor]) -> Passed:
                              "of the weights.")
     if torch.allclose(out, ref + math.log(8), atol=1e-3):
         raise ExerciseFailed("you forgot to divide by K: subtract log K from the logsumexp.")
+    # log-weights within 3 nats of each other: no single weight dominates, so the largest log-weight alone
+    # (max - log K) misses logsumexp - log K by about a nat here, while with the spread above it is nearly right
+    close_w = -300 - 3 * torch.rand(8, 3, generator=g)
+    close_ref = torch.logsumexp(close_w, 0) - math.log(8)
+    close_out = expect_tensor(call(fn, close_w, name="iwae"), (3,), "iwae")
+    top = close_w.max(0).values
+    if torch.allclose(close_out, top - math.log(8), atol=0.05) or torch.allclose(close_out, top, atol=0.05):
+        raise ExerciseFailed("you kept only the largest log-weight (max in place of logsumexp): that is right only "
+                             "when one weight dominates the sum. Use torch.logsumexp(log_w, 0) - log K.")
     expect_close(out, ref, "iwae", "log (1/K) sum exp(log_w) = logsumexp(log_w, 0) - log K.", atol=1e-3)
+    expect_close(close_out, close_ref, "iwae", "log (1/K) sum exp(log_w) = logsumexp(log_w, 0) - log K.", atol=1e-3)
     return passed("iwae")
