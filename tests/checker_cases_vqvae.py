@@ -46,6 +46,22 @@ def _hist(idx, k):
     return torch.bincount(idx.reshape(-1), minlength=k).float()
 
 
+def _mean_per_image(idx, k):
+    if idx.ndim == 1:
+        return _ppl(idx, k)
+    return sum(_ppl(image, k) for image in idx) / len(idx)
+
+
+def _clamped_before(idx, k):
+    p = (_hist(idx, k) / idx.numel()).clamp_min(1e-3)
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def _clamped_inside_log(idx, k):
+    p = _hist(idx, k) / idx.numel()
+    return float(torch.exp(-(p * p.clamp_min(1e-3).log()).sum()))
+
+
 CASES = [
     Case(check_quantize, (_with_distances(_expanded),), [
         Wrong("the broadcast (N, K, D) tensor of differences",
@@ -82,6 +98,8 @@ CASES = [
         Wrong("sums instead of means", (lambda z_e, z_q, beta: ((z_q - z_e.detach()) ** 2).sum()
                                         + beta * ((z_e - z_q.detach()) ** 2).sum(),), "You summed"),
         Wrong("commitment term forgotten", (lambda z_e, z_q, beta: F.mse_loss(z_q, z_e.detach()),), "only one"),
+        Wrong("a global BETA = 0.25 instead of the beta argument",
+              (lambda z_e, z_q, beta: _vq_loss(z_e, z_q, 0.25),), "ignores its beta argument"),
     ]),
     Case(check_perplexity, (_ppl,), [
         Wrong("the entropy, not its exponential", (lambda idx, k: float(torch.log(torch.tensor(_ppl(idx, k)))),),
@@ -90,5 +108,7 @@ CASES = [
             (_hist(idx, k) / idx.numel()) * (_hist(idx, k) / idx.numel()).log()).sum())),), "NaN"),
         Wrong("mixed bases: exp of an entropy in bits", (_exp_of_bits,), "mixed bases"),
         Wrong("the number of codes used", (lambda idx, k: float((_hist(idx, k) > 0).sum()),), "number of codes used"),
-    ]),
+        Wrong("the mean of the images' perplexities", (_mean_per_image,), "averaged the perplexities of the images"),
+        Wrong("p clamped at 1e-3 before p log p", (_clamped_before,), "unused codes contribute"),
+    ], also_right=[(_clamped_inside_log,)]),   # 0 * log(eps) = 0: clamping only inside the log is right
 ]

@@ -145,8 +145,18 @@ def _coefficient(grad: torch.Tensor | None, unit: torch.Tensor) -> float | None:
 
 
 def check_vq_loss(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
-    """``fn(z_e, z_q, beta) -> ||sg(z_e) - z_q||^2 + beta ||z_e - sg(z_q)||^2`` (means over elements)."""
-    beta = 0.25
+    """``fn(z_e, z_q, beta) -> ||sg(z_e) - z_q||^2 + beta ||z_e - sg(z_q)||^2`` (means over elements).
+
+    Tried with the chapter's beta = 0.25 and with beta = 0.6, so that a loss that ignores its ``beta`` argument
+    (a global ``BETA``, a typed 0.25) is caught too.
+    """
+    for beta in (0.25, 0.6):
+        _check_vq_loss_at(fn, beta)
+    return passed("VQ loss", "codebook term to the codes, beta-weighted commitment term to the encoder "
+                  "(beta = 0.25 and 0.6)")
+
+
+def _check_vq_loss_at(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor], beta: float) -> None:
     z_e, _ = _example(3)
     z_q = z_e + 0.5 * torch.randn(z_e.shape, generator=torch.Generator().manual_seed(4))
     z_e.requires_grad_(True)
@@ -158,12 +168,16 @@ def check_vq_loss(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor
     value = float(loss.detach())
     if not math.isclose(value, float((1 + beta) * mse), rel_tol=1e-4):
         hint = "Use means of squared differences: F.mse_loss(a, b) or ((a - b) ** 2).mean()."
-        if math.isclose(value, float((1 + beta) * diff.pow(2).sum()), rel_tol=1e-4):
+        if beta != 0.25 and math.isclose(value, float(1.25 * mse), rel_tol=1e-4):
+            hint = ("Your loss ignores its beta argument: called with beta = 0.6 it still weighs the commitment "
+                    "by 0.25 (a global BETA or a typed 0.25?). Multiply by the argument beta.")
+        elif math.isclose(value, float((1 + beta) * diff.pow(2).sum()), rel_tol=1e-4):
             hint = ("You summed the squared differences; the chapter's terms are means over the elements "
                     "(F.mse_loss), and beta = 0.25 is meant for that scale.")
         elif math.isclose(value, float(mse), rel_tol=1e-4) or math.isclose(value, float(beta * mse), rel_tol=1e-4):
             hint = "The loss has only one of the two terms: add the codebook term and beta times the commitment term."
-        raise ExerciseFailed(f"The loss value is {value:.4g}, expected {(1 + beta) * mse:.4g}. {hint}")
+        raise ExerciseFailed(f"With beta = {beta} the loss value is {value:.4g}, expected {(1 + beta) * mse:.4g}. "
+                             f"{hint}")
     loss.backward()
     unit = 2 * diff / diff.numel()             # d/dz_q of mean((z_q - z_e)^2); the z_e side gets -unit
     a = _coefficient(z_q.grad, unit)           # weight of the gradient reaching the codes
@@ -176,14 +190,14 @@ def check_vq_loss(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor
         return abs(x - y) < 1e-4
 
     if near(a, 1) and near(b, beta):
-        return passed("VQ loss", "codebook term to the codes, beta-weighted commitment term to the encoder")
+        return
     if near(a, beta) and near(b, 1):
         raise ExerciseFailed(
-            "beta multiplies the codebook term instead of the commitment term (the 'swapped beta' bug). With Adam "
-            "the codes hardly notice (their gradient comes from that one term, and Adam undoes a constant scale), "
-            "but the encoder does: relative to the reconstruction, the commitment pulls it 1/beta = 4x harder than "
-            "the paper's beta = 0.25. (With plain SGD the codes would also move 4x slower.) beta belongs on "
-            "||z_e - sg(z_q)||^2.")
+            f"beta multiplies the codebook term instead of the commitment term (the 'swapped beta' bug). With Adam "
+            f"the codes hardly notice (their gradient comes from that one term, and Adam undoes a constant scale), "
+            f"but the encoder does: relative to the reconstruction, the commitment pulls it 1/beta = {1 / beta:.3g}x "
+            f"harder than the paper's weighting. (With plain SGD the codes would also move {1 / beta:.3g}x slower.) "
+            f"beta belongs on ||z_e - sg(z_q)||^2.")
     if near(a, 1 + beta) and near(b, 1 + beta):
         raise ExerciseFailed("No stop-gradient at all: both terms send gradient to both z_e and z_q, so the two "
                              "terms are one loss (1 + beta) ||z_e - z_q||^2. Detach z_e in the codebook term and z_q "
@@ -199,12 +213,24 @@ def check_vq_loss(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor
                          f"{beta} (commitment term, to the encoder only).")
 
 
+def _with_unused_weight(got: float, idx: torch.Tensor, k: int) -> bool:
+    """Whether ``got`` is the perplexity with every unused code's p raised to some eps in [1e-12, 1e-1]."""
+    counts = torch.bincount(idx.reshape(-1), minlength=k).double()
+    for eps in (10.0 ** -e for e in range(1, 13)):
+        p = (counts / counts.sum()).clamp_min(eps)
+        if abs(got - float(torch.exp(-(p * p.log()).sum()))) < 1e-4 * got:
+            return True
+    return False
+
+
 def check_perplexity(fn: Callable[[torch.Tensor, int], float]) -> bool:
     """``fn(indices (any shape, int64), K) -> float``: exp of the entropy (nats) of the code histogram."""
     k = 16
     cases = {
         "a single code used everywhere": torch.full((4, 7, 7), 3),
-        "all 16 codes used equally": torch.arange(k).repeat(10).view(10, 4, 4),
+        # uniform over all 16 codes in total, but each 4x4 image holds only 2 of them: the perplexity of the
+        # pooled tokens is 16, the mean of the images' perplexities about 2
+        "all 16 codes used equally, 2 per image": torch.arange(k).repeat_interleave(10).view(10, 4, 4),
         "a skewed histogram with unused codes": torch.tensor([0] * 50 + [1] * 30 + [2] * 15 + [5] * 5),
     }
     for what, idx in cases.items():
@@ -220,7 +246,15 @@ def check_perplexity(fn: Callable[[torch.Tensor, int], float]) -> bool:
         if abs(got - want) > 1e-4 * max(1.0, want):
             hint = ""
             used = int(torch.unique(idx).numel())
-            if abs(got - math.log(want)) < 1e-4:
+            per_image = (sum(perplexity(image, k) for image in idx) / len(idx)) if idx.ndim > 1 else math.nan
+            if abs(got - per_image) < 1e-4 * max(1.0, per_image):
+                hint = (" You averaged the perplexities of the images; the perplexity of a set of tokens comes from "
+                        "the histogram of all of them pooled (a single image holds only a few codes).")
+            elif got > want and used < k and _with_unused_weight(got, idx, k):
+                hint = (" The unused codes contribute to your sum: a probability clamped (or eps added) before "
+                        "p * log p gives each of them a small weight. Drop zero counts, or clamp only inside the "
+                        "log: p * p.clamp_min(eps).log().")
+            elif abs(got - math.log(want)) < 1e-4:
                 hint = " You returned the entropy; the perplexity is its exponential."
             elif min(abs(got - 2 ** math.log(want)), abs(got - math.exp(math.log2(want)))) < 1e-3 * want:
                 hint = " You mixed bases: use exp with natural logs (or 2 ** with log2)."
@@ -228,4 +262,4 @@ def check_perplexity(fn: Callable[[torch.Tensor, int], float]) -> bool:
                 hint = (f" You returned the number of codes used ({used}); the perplexity weights the codes by "
                         "how often they occur: exp(-sum p log p).")
             raise ExerciseFailed(f"for {what} the perplexity is {want:.4g}, you returned {got:.4g}.{hint}")
-    return passed("perplexity", "1 for one code, K for a uniform histogram")
+    return passed("perplexity", "1 for one code, K for a uniform histogram of the pooled tokens")
