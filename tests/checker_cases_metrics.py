@@ -111,6 +111,7 @@ CASES = [
               (lambda r, f, k=3: float((torch.cdist(f, r) <= _radii(r, k)[None, :]).any(1).sum()),),
               "returned a count"),
         Wrong("only the nearest real point's ball", (_nearest_ball_only,), "nearest real point"),
+        Wrong("k hard-coded to 3", (lambda r, f, k=3: _precision(r, f, 3),), "not a fixed 3"),
     ], also_right=[(lambda r, f, k=3: float(sum(bool(((r - x).norm(dim=1) <= _radii(r, k)).any()) for x in f))
                     / len(f),)]),
     Case(check_psnr, (_psnr,), [
@@ -123,6 +124,11 @@ CASES = [
         Wrong("mean of per-image PSNRs", (lambda x, y: float(_per_image_psnr(x, y).mean()),),
               "PSNRs of the single images"),
         Wrong("peak 255", (lambda x, y: 10 * math.log10(255 ** 2 / _mse(x, y)),), "not 255"),
+        Wrong("peak = max of the image", (lambda x, y: 10 * math.log10(float(x.max()) ** 2 / _mse(x, y)),),
+              r"peak from the image \(x.max\(\)\)"),
+        Wrong("peak = max of both images",
+              (lambda x, y: 10 * math.log10(max(float(x.max()), float(y.max())) ** 2 / _mse(x, y)),),
+              "largest pixel of x and x_hat"),
         Wrong("absolute error", (lambda x, y: 10 * math.log10(1 / float((x - y).abs().mean())),), "absolute error"),
         Wrong("per-image PSNRs returned", (_per_image_psnr,), "one number"),
     ], also_right=[(lambda x, y: 20 * math.log10(1 / math.sqrt(_mse(x, y))),)]),

@@ -74,6 +74,23 @@ def test_race_noise_is_what_multinomial_draws():
     assert torch.equal(raced, drawn)
 
 
+def test_race_noise_per_step_is_the_same_stream():
+    """sample draws one step at a time; that is the same stream as drawing all steps at once."""
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    steps = torch.stack([race_noise(1, 40, 10, g1)[0] for _ in range(3)])
+    assert torch.equal(steps, race_noise(3, 40, 10, g2))
+
+
+def test_cache_takes_the_dtype_of_the_keys_under_autocast():
+    prior = _random_prior(3)
+    caches = prior._empty_caches(4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = prior._next_logits(torch.full((4,), prior.num_codes), 0, caches)
+        tokens = prior.sample(4, generator=torch.Generator().manual_seed(0))
+    assert all(c.keys.dtype == c.values.dtype == torch.bfloat16 for c in caches)
+    assert torch.isfinite(logits.float()).all() and tokens.shape == (4, *prior.grid)
+
+
 def test_state_dict_names_unchanged():
     """Checkpoints written before the cache still load: the cache adds no parameter or buffer."""
     prior = TokenPrior(64)

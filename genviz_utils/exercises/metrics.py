@@ -141,31 +141,40 @@ def check_precision(fn: Callable[..., object]) -> Passed:
     on_edge = torch.tensor([[12.0], [-3.0], [4.5], [13.0], [20.0]], dtype=torch.float64)
     name = "precision"
     results = []
-    for r, f in ((real, fake), (lattice, on_edge)):
-        out = _number(call(fn, r, f, 3, name=name), name)
+    # the third call asks for k = 5: an answer that ignores its k (k = 3 hard-coded) gives the k = 3 value there
+    for r, f, k in ((real, fake, 3), (lattice, on_edge, 3), (real, fake, 5)):
+        out = _number(call(fn, r, f, k, name=name), name)
         results.append(out)
-        ref, _ = precision_recall(r, f, 3)
+        ref, _ = precision_recall(r, f, k)
         if math.isclose(out, ref, abs_tol=1e-9):
             continue
-        mistakes = [(v, m) for v, m in _precision_mistakes(r, f, 3) if not math.isclose(v, ref, abs_tol=1e-9)]
+        mistakes = _precision_mistakes(r, f, k)
+        if k != 3:
+            mistakes.append((precision_recall(r, f, 3)[0],
+                             f"with k={k} you returned the precision for k=3: use the argument k for the radii "
+                             "(the (k+1)-th smallest distance), not a fixed 3."))
+        mistakes = [(v, m) for v, m in mistakes if not math.isclose(v, ref, abs_tol=1e-9)]
         if (message := _first_match(out, mistakes, rel_tol=0.0)) is not None:
             raise ExerciseFailed(message)
         if not 0 <= out <= 1:
             raise ExerciseFailed(f"a precision is a fraction in [0, 1], got {out:.4g}.")
-        raise ExerciseFailed(f"got {out:.4f}, expected {ref:.4f}. A fake counts if its distance to SOME real "
-                             "point is at most that real point's k-NN radius (the distance to its k-th nearest "
-                             "other real point).")
-    return passed(name, f"{results[0]:.3f} on the random features, {results[1]:.1f} on the lattice")
+        raise ExerciseFailed(f"got {out:.4f}, expected {ref:.4f} (k={k}). A fake counts if its distance to SOME "
+                             "real point is at most that real point's k-NN radius (the distance to its k-th "
+                             "nearest other real point).")
+    return passed(name, f"{results[0]:.3f} on the random features, {results[1]:.1f} on the lattice, "
+                        f"{results[2]:.3f} with k=5")
 
 
 def check_psnr(fn: Callable[..., object]) -> Passed:
     """``fn(x, x_hat)`` with images in [0, 1] must return 10 log10(1 / MSE) in dB, the MSE over all pixels of the
     batch (not the mean of per-image PSNRs)."""
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(4, 1, 28, 28, generator=g)
+    # pixels in [0.1, 0.8] and reconstructions in [0, 0.9], not clamped: neither reaches the peak 1, so an answer
+    # that takes the peak from the images (x.max(), or the max over both) gives a different number
+    x = 0.1 + 0.7 * torch.rand(4, 1, 28, 28, generator=g)
     # the four images are reconstructed with different errors, so that the conventions give different numbers
-    noise = torch.tensor([0.02, 0.05, 0.1, 0.2]).view(4, 1, 1, 1) * torch.randn(x.shape, generator=g)
-    x_hat = (x + noise).clamp(0, 1)
+    scale = torch.tensor([0.02, 0.05, 0.08, 0.1]).view(4, 1, 1, 1)
+    x_hat = x + scale * (2 * torch.rand(x.shape, generator=g) - 1)
     name = "psnr"
     out = _number(call(fn, x, x_hat, name=name), name)
     ref = psnr(x, x_hat)
@@ -182,6 +191,12 @@ def check_psnr(fn: Callable[..., object]) -> Passed:
         (float(per_image.mean()), "you averaged the PSNRs of the single images; the exercise asks for the PSNR of "
                                   "the MSE over the whole batch (the convention of this chapter's table)."),
         (ref + 20 * math.log10(255), "the pixels are in [0, 1], so the peak value is 1, not 255."),
+        (ref + 20 * math.log10(float(x.max())), "you took the peak from the image (x.max()): the peak is the "
+                                                "largest value the pixel range allows, 1 for [0, 1], whatever "
+                                                "this image's brightest pixel is."),
+        (ref + 20 * math.log10(max(float(x.max()), float(x_hat.max()))),
+         "you took the peak as the largest pixel of x and x_hat: the peak is fixed by the pixel range (1 for "
+         "[0, 1]), not read from the images."),
         (10 * math.log10(1 / float((x - x_hat).abs().mean())), "that is the mean absolute error: PSNR uses the "
                                                                "mean of the squared differences."),
     ]

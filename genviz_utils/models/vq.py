@@ -311,15 +311,20 @@ class Block(nn.Module):
 class KVCache:
     """The keys and values one :class:`Block` computed for the positions sampled so far.
 
-    Two buffers (B, n_head, T, head_dim), filled left to right by :meth:`append`.
+    Two buffers (B, n_head, T, head_dim), filled left to right by :meth:`append`. They are allocated at the first
+    append, in the dtype and on the device of that key, so that under autocast (bf16 keys) the cache is bf16 too
+    and nothing is cast at every step.
     """
 
-    def __init__(self, n: int, n_head: int, seq_len: int, head_dim: int, like: torch.Tensor):
-        self.keys = like.new_empty(n, n_head, seq_len, head_dim)
-        self.values = torch.empty_like(self.keys)
+    def __init__(self, n: int, n_head: int, seq_len: int, head_dim: int):
+        self.shape = (n, n_head, seq_len, head_dim)
+        self.keys: torch.Tensor | None = None
+        self.values: torch.Tensor | None = None
 
     def append(self, k: torch.Tensor, v: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Store position t's key and value (B, nh, 1, hs); return the keys and values of positions 0..t."""
+        if self.keys is None:
+            self.keys, self.values = k.new_empty(self.shape), v.new_empty(self.shape)
         self.keys[:, :, t:t + 1], self.values[:, :, t:t + 1] = k, v
         return self.keys[:, :, :t + 1], self.values[:, :, :t + 1]
 
@@ -366,14 +371,16 @@ class TokenPrior(nn.Module):
         ``temperature`` divides the logits (< 1 sharpens, > 1 flattens); ``top_k`` keeps only the k most likely
         codes at every step (see :func:`top_k_filter`; None or k >= K: no truncation). ``generator`` is a CPU
         generator (None: torch's global one). Each step runs the network on one new token, reusing the keys and
-        values of the earlier ones (:class:`KVCache`), and the random numbers of all steps are drawn up front
-        (:func:`race_noise`), so the loop never waits for a copy to the CPU. The tokens are the same as those of
-        running ``forward`` on the whole prefix and ``torch.multinomial`` at every step (tests/test_token_prior.py).
+        values of the earlier ones (:class:`KVCache`). Each step's random numbers are drawn on the CPU, one
+        (n, K) Exp(1) tensor per step (:func:`race_noise`), and copied to the device without waiting, so the loop
+        never waits for the probabilities to come back to the CPU, and the noise never takes more than one step's
+        (n, K) floats. The exponential race is a valid sampler whatever ``torch.multinomial`` does; that the tokens
+        are also the same as running ``forward`` on the whole prefix and ``torch.multinomial`` at every step, up to
+        round-off in the logits, relies on how multinomial currently draws one sample (see :func:`race_noise`).
         """
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}; use top_k=1 for greedy decoding.")
         device = self.pos.device
-        noise = race_noise(self.seq_len, n, self.num_codes, generator).to(device)   # (T, n, K)
         caches = self._empty_caches(n)
         seq = torch.empty(n, self.seq_len, dtype=torch.long, device=device)
         token = torch.full((n,), self.num_codes, dtype=torch.long, device=device)   # the start token
@@ -382,13 +389,14 @@ class TokenPrior(nn.Module):
             if top_k is not None:
                 logits = top_k_filter(logits, top_k)
             probs = torch.softmax(logits.float(), -1)
-            token = seq[:, t] = (probs / noise[t]).argmax(-1)               # = torch.multinomial(probs, 1)
+            noise = race_noise(1, n, self.num_codes, generator)[0].to(device, non_blocking=True)   # (n, K)
+            token = seq[:, t] = (probs / noise).argmax(-1)                  # = torch.multinomial(probs, 1)
         return seq.view(n, *self.grid)
 
     def _empty_caches(self, n: int) -> list[KVCache]:
         """One empty :class:`KVCache` per block, for ``n`` sequences."""
         n_embd = self.pos.shape[-1]
-        return [KVCache(n, b.n_head, self.seq_len, n_embd // b.n_head, like=self.pos) for b in self.blocks]
+        return [KVCache(n, b.n_head, self.seq_len, n_embd // b.n_head) for b in self.blocks]
 
     def _next_logits(self, token: torch.Tensor, t: int, caches: list[KVCache]) -> torch.Tensor:
         """Logits (n, K) of the token at position t, given the token at t - 1 (n,) (at t = 0 the start token)
@@ -403,10 +411,13 @@ def race_noise(steps: int, n: int, num_codes: int, generator: torch.Generator | 
     """Exp(1) noise (steps, n, num_codes) on the CPU, for drawing ``steps`` rounds of ``n`` tokens.
 
     argmax(p / E) over the codes, with E ~ Exp(1) independent, is a draw from p (the "exponential race": code i
-    rings after the time E_i / p_i, exponential with rate p_i, and it is the first with probability p_i).
-    ``torch.multinomial(p, 1, generator)`` draws its one sample exactly so, from
-    E = ``torch.empty_like(p).exponential_(1, generator=generator)``; making the same draws here, in the same
-    order, gives the same tokens without asking for p on the CPU at every step.
+    rings after the time E_i / p_i, exponential with rate p_i, and it is the first with probability p_i). That
+    makes it a valid sampler on its own. Token-for-token equality with ``torch.multinomial(p, 1, generator)`` is a
+    further fact about PyTorch's current code, not a documented guarantee: its one-sample path (n_sample == 1)
+    draws exactly so, from E = ``torch.empty_like(p).exponential_(1, generator=generator)``, and making the same
+    draws here, in the same order, gives the same tokens (tests/test_token_prior.py checks this, so an upgrade
+    that changes it is noticed). The draws of step s come after those of step s - 1, so one call with ``steps``
+    rounds equals ``steps`` calls with one round each.
     """
     return torch.stack([torch.empty(n, num_codes, dtype=torch.float32).exponential_(1, generator=generator)
                         for _ in range(steps)])
