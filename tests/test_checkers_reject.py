@@ -17,6 +17,17 @@ from genviz_utils.exercises import ExerciseFailed
 
 MODULES = sorted(m.name for m in pkgutil.iter_modules(exercises.__path__))
 
+# The catalogue: every checker of every chapter. A checker added to genviz_utils.exercises must be listed here and
+# given its cases in tests/checker_cases_<module>.py.
+CATALOGUE = {
+    "ae": ["check_per_image_error", "check_principal_angles", "check_pca_reconstruct"],
+    "vae": ["check_gaussian_kl", "check_reparameterize", "check_iwae"],
+    "vqvae": ["check_quantize", "check_straight_through", "check_vq_loss", "check_perplexity"],
+    "gan": ["check_optimal_discriminator", "check_nonsaturating_loss", "check_count_modes"],
+    "vqgan": ["check_hinge_losses", "check_perceptual_loss", "check_adaptive_weight", "check_top_k"],
+    "metrics": ["check_frechet_distance", "check_precision", "check_psnr"],
+}
+
 
 def _checkers(module_name: str) -> dict[str, object]:
     mod = importlib.import_module(f"genviz_utils.exercises.{module_name}")
@@ -32,6 +43,12 @@ def _cases(module_name: str) -> list[Case]:
 
 
 ALL = [(m, c) for m in MODULES for c in _cases(m)]
+
+
+def test_the_catalogue_lists_every_checker():
+    assert sorted(CATALOGUE) == MODULES, "add the new exercise module to CATALOGUE"
+    for m in MODULES:
+        assert sorted(CATALOGUE[m]) == sorted(_checkers(m)), f"CATALOGUE[{m!r}] must list exactly its checkers"
 
 
 @pytest.mark.parametrize("module_name", MODULES)
