@@ -389,7 +389,7 @@ class TokenPrior(nn.Module):
             if top_k is not None:
                 logits = top_k_filter(logits, top_k)
             probs = torch.softmax(logits.float(), -1)
-            noise = race_noise(1, n, self.num_codes, generator)[0].to(device, non_blocking=True)   # (n, K)
+            noise = race_noise(n, self.num_codes, generator).to(device, non_blocking=True)      # (n, K)
             token = seq[:, t] = (probs / noise).argmax(-1)                  # = torch.multinomial(probs, 1)
         return seq.view(n, *self.grid)
 
@@ -407,8 +407,8 @@ class TokenPrior(nn.Module):
         return self.head(self.ln(x))[:, 0]
 
 
-def race_noise(steps: int, n: int, num_codes: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Exp(1) noise (steps, n, num_codes) on the CPU, for drawing ``steps`` rounds of ``n`` tokens.
+def race_noise(n: int, num_codes: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Exp(1) noise (n, num_codes) on the CPU, for drawing one token for each of ``n`` sequences.
 
     argmax(p / E) over the codes, with E ~ Exp(1) independent, is a draw from p (the "exponential race": code i
     rings after the time E_i / p_i, exponential with rate p_i, and it is the first with probability p_i). That
@@ -416,11 +416,9 @@ def race_noise(steps: int, n: int, num_codes: int, generator: torch.Generator | 
     further fact about PyTorch's current code, not a documented guarantee: its one-sample path (n_sample == 1)
     draws exactly so, from E = ``torch.empty_like(p).exponential_(1, generator=generator)``, and making the same
     draws here, in the same order, gives the same tokens (tests/test_token_prior.py checks this, so an upgrade
-    that changes it is noticed). The draws of step s come after those of step s - 1, so one call with ``steps``
-    rounds equals ``steps`` calls with one round each.
+    that changes it is noticed).
     """
-    return torch.stack([torch.empty(n, num_codes, dtype=torch.float32).exponential_(1, generator=generator)
-                        for _ in range(steps)])
+    return torch.empty(n, num_codes, dtype=torch.float32).exponential_(1, generator=generator)
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
