@@ -3,7 +3,12 @@
 import torch
 from checker_cases import Case, Wrong
 
-from genviz_utils.exercises.ae import check_pca_reconstruct, check_per_image_error, check_principal_angles
+from genviz_utils.exercises.ae import (
+    check_pca_reconstruct,
+    check_per_image_error,
+    check_principal_angles,
+    check_score_from_denoiser,
+)
 
 
 def _angles(A, B, qr_a=True, qr_b=True, unit=False, arccos=True, degrees=True, ascending=True):
@@ -42,6 +47,20 @@ def _pca_lowrank(x, k):
     V = torch.pca_lowrank(x, q=k)[2]
     m = x.mean(0)
     return m + (x - m) @ V @ V.T
+
+
+def _score(d, x, s, per_image_view=True, power=2, sign=1.0):
+    """Tweedie's score estimate (d - x) / sigma^2, with switches for the usual slips."""
+    s = torch.as_tensor(s, dtype=x.dtype)
+    if s.ndim == 1 and per_image_view:
+        s = s.view(-1, 1, 1, 1)
+    return sign * (d - x) / s ** power
+
+
+def _score_first_sigma(d, x, s):
+    """One noise level for the whole batch: sigma[0] where sigma is a tensor."""
+    s = torch.as_tensor(s, dtype=x.dtype)
+    return (d - x) / (s.flatten()[0] ** 2)
 
 
 def _sq(x, y):
@@ -91,4 +110,18 @@ CASES = [
         Wrong("one direction too many", (lambda x, k: _pca(x, k + 1),), "keep exactly k directions"),
         Wrong("torch.pca_lowrank (randomized, approximate)", (_pca_lowrank,), "torch.pca_lowrank is randomized"),
     ], also_right=[(lambda x, k: _pca(x.float(), k),)]),
+    Case(check_score_from_denoiser, (_score,), [
+        Wrong("the sign flipped", (lambda d, x, s: _score(d, x, s, sign=-1.0),), "wrong sign"),
+        Wrong("divided by sigma, not sigma^2", (lambda d, x, s: _score(d, x, s, power=1),), "divided by sigma:"),
+        Wrong("no division", (lambda d, x, s: d - x,), "without dividing by sigma"),
+        Wrong("divided by 2 sigma^2", (lambda d, x, s: _score(d, x, s) / 2,), "divided by 2 sigma"),
+        Wrong("the denoised image returned", (lambda d, x, s: d,), "returned the denoised image"),
+        Wrong("a (B,) sigma without reshape", (lambda d, x, s: _score(d, x, s, per_image_view=False),),
+              r"without a reshape.*view\(-1, 1, 1, 1\)"),
+        Wrong("sigma[0] for every image", (_score_first_sigma,), r"one noise level \(sigma\[0\]\)"),
+        Wrong("-x_noisy / sigma^2, the score of pure noise N(0, sigma^2), ignoring the denoiser",
+              (lambda d, x, s: -x / torch.as_tensor(s, dtype=x.dtype).reshape(-1, 1, 1, 1) ** 2,),
+              "differs from the reference"),
+    ], also_right=[(lambda d, x, s: (d - x) * torch.as_tensor(s, dtype=x.dtype).reshape(-1, 1, 1, 1) ** -2,),
+                   (lambda d, x, s: _score(d.float(), x.float(), s),)]),
 ]

@@ -4,7 +4,12 @@ import torch
 import torch.nn.functional as F
 from checker_cases import Case, Wrong
 
-from genviz_utils.exercises.gan import check_count_modes, check_nonsaturating_loss, check_optimal_discriminator
+from genviz_utils.exercises.gan import (
+    check_count_modes,
+    check_nonsaturating_loss,
+    check_optimal_discriminator,
+    check_power_iteration,
+)
 
 
 def _modes(s, c, radius=0.15, squared=False, kept=False, strict=False, fraction=0.02, out="count", p=2.0):
@@ -56,3 +61,30 @@ CASES = [
         Wrong("all centres", (lambda s, c: len(c),), "you counted 8 modes, expected 3"),
     ], also_right=[(lambda s, c: torch.tensor(_modes(s, c)),)]),
 ]
+
+
+def _power(W, n, normalise=True, square_only=False, out="sigma", fixed_steps=None):
+    v = torch.randn(W.shape[1], dtype=W.dtype)
+    v = v / v.norm()
+    for _ in range(n if fixed_steps is None else fixed_steps):
+        if square_only:
+            v = W @ v
+            v = v / v.norm() if normalise else v
+            continue
+        u = W @ v
+        u = u / u.norm() if normalise else u
+        v = W.T @ u
+        v = v / v.norm() if normalise else v
+    if out == "fro":
+        return torch.linalg.matrix_norm(W)
+    return (W @ v).norm() ** 2 if out == "squared" else (W @ v).norm()
+
+
+CASES.append(Case(check_power_iteration, (_power,), [
+    Wrong("no normalisation of the vector", (lambda W, n: _power(W, n, normalise=False),), "without normalising"),
+    Wrong("returns |W v|^2", (lambda W, n: _power(W, n, out="squared"),), "sigma\\^2"),
+    Wrong("the Frobenius norm", (lambda W, n: _power(W, n, out="fro"),), "Frobenius"),
+    Wrong("W instead of W^T W (square W only)", (lambda W, n: _power(W, n, square_only=True),), "square W"),
+    Wrong("a fixed single step", (lambda W, n: _power(W, n, fixed_steps=1),), "ignores n_iters"),
+], also_right=[(lambda W, n: _power(W.double(), n).float(),),
+               (lambda W, n: float(_power(W, n)),)]))

@@ -5,7 +5,7 @@ import math
 import torch
 from checker_cases import Case, Wrong
 
-from genviz_utils.exercises.vae import check_gaussian_kl, check_iwae, check_reparameterize
+from genviz_utils.exercises.vae import check_gaussian_kl, check_grid_log_evidence, check_iwae, check_reparameterize
 
 
 def _kl(mu, logvar):
@@ -14,6 +14,18 @@ def _kl(mu, logvar):
 
 def _reparam(mu, logvar, eps):
     return mu + torch.exp(0.5 * logvar) * eps
+
+
+def _log_n(v, mean, std):
+    return -0.5 * math.log(2 * math.pi) - math.log(std) - 0.5 * ((v - mean) / std) ** 2
+
+
+def _log_joint(x, s, z):
+    return _log_n(z, 0.0, 1.0) + _log_n(x, z**2, s)
+
+
+def _evidence(x, s, z):
+    return torch.logsumexp(_log_joint(x, s, z), 0) + torch.log(z[1] - z[0])
 
 
 CASES = [
@@ -47,4 +59,24 @@ CASES = [
         Wrong("max in place of logsumexp", (lambda lw: lw.max(0).values - math.log(lw.shape[0]),),
               "kept only the largest log-weight"),
     ], also_right=[(lambda lw: lw.max(0).values + (lw - lw.max(0).values).exp().mean(0).log(),)]),
+    Case(check_grid_log_evidence, (_evidence,), [
+        Wrong("grid spacing forgotten", (lambda x, s, z: torch.logsumexp(_log_joint(x, s, z), 0),),
+              "forgot the grid spacing"),
+        Wrong("prior term forgotten",
+              (lambda x, s, z: torch.logsumexp(_log_n(x, z**2, s), 0) + torch.log(z[1] - z[0]),),
+              "left out the prior term"),
+        Wrong("plain log(sum(exp))", (lambda x, s, z: torch.log(torch.exp(_log_joint(x, s, z)).sum() * (z[1] - z[0])),),
+              "underflows"),
+        Wrong("mean over the grid", (lambda x, s, z: torch.logsumexp(_log_joint(x, s, z), 0) - math.log(len(z)),),
+              "averaged over the grid points"),
+        Wrong("max in place of logsumexp", (lambda x, s, z: _log_joint(x, s, z).max(),), "largest term"),
+        Wrong("peak of the normalised posterior", (lambda x, s, z: _log_joint(x, s, z).max() - _evidence(x, s, z),),
+              "peak of the normalised posterior"),
+        Wrong("s as the variance", (lambda x, s, z: _evidence(x, math.sqrt(s), z),), "s as the variance"),
+        Wrong("linear mean z", (lambda x, s, z: torch.logsumexp(_log_n(z, 0.0, 1.0) + _log_n(x, z, s), 0)
+                                + torch.log(z[1] - z[0]),), "has mean z"),
+        Wrong("not reduced over the grid", (lambda x, s, z: _log_joint(x, s, z),), "one number"),
+    ], also_right=[(lambda x, s, z: float(torch.distributions.Normal(z**2, s).log_prob(torch.tensor(x, dtype=z.dtype))
+                                          .add(torch.distributions.Normal(0.0, 1.0).log_prob(z)).logsumexp(0)
+                                          + math.log(z[1] - z[0])),)]),
 ]

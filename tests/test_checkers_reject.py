@@ -20,10 +20,10 @@ MODULES = sorted(m.name for m in pkgutil.iter_modules(exercises.__path__))
 # The catalogue: every checker of every chapter. A checker added to genviz_utils.exercises must be listed here and
 # given its cases in tests/checker_cases_<module>.py.
 CATALOGUE = {
-    "ae": ["check_per_image_error", "check_principal_angles", "check_pca_reconstruct"],
-    "vae": ["check_gaussian_kl", "check_reparameterize", "check_iwae"],
+    "ae": ["check_per_image_error", "check_principal_angles", "check_pca_reconstruct", "check_score_from_denoiser"],
+    "vae": ["check_gaussian_kl", "check_reparameterize", "check_iwae", "check_grid_log_evidence"],
     "vqvae": ["check_quantize", "check_straight_through", "check_vq_loss", "check_perplexity"],
-    "gan": ["check_optimal_discriminator", "check_nonsaturating_loss", "check_count_modes"],
+    "gan": ["check_optimal_discriminator", "check_nonsaturating_loss", "check_count_modes", "check_power_iteration"],
     "vqgan": ["check_hinge_losses", "check_perceptual_loss", "check_adaptive_weight", "check_top_k"],
     "metrics": ["check_frechet_distance", "check_precision", "check_psnr"],
 }

@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from genviz_utils.exercises import ExerciseFailed, Passed, call, expect_close, expect_tensor, passed
-from genviz_utils.exercises.ae import check_pca_reconstruct, check_per_image_error, check_principal_angles
+from genviz_utils.exercises.ae import (
+    check_pca_reconstruct,
+    check_per_image_error,
+    check_principal_angles,
+    check_score_from_denoiser,
+)
 
 # --- core ------------------------------------------------------------------------------------------------
 
@@ -158,3 +163,39 @@ def test_pca_reconstruct_accepts_a_correct_answer(capsys):
 def test_pca_reconstruct_rejects_typical_mistakes(fn, msg):
     with pytest.raises(ExerciseFailed, match=msg):
         check_pca_reconstruct(fn)
+
+
+# --- score_from_denoiser ---------------------------------------------------------------------------------
+
+def _score(d, x, s, view=True):
+    s = torch.as_tensor(s, dtype=x.dtype)
+    return (d - x) / (s.view(-1, 1, 1, 1) if s.ndim == 1 and view else s) ** 2
+
+
+def test_score_from_denoiser_accepts_a_correct_answer(capsys):
+    assert check_score_from_denoiser(_score)
+    assert "float and per-image sigma" in capsys.readouterr().out
+
+
+def test_score_from_denoiser_checks_against_the_exact_score():
+    """The checker's data have a known denoiser and noisy score: Tweedie's formula holds to rounding there."""
+    from genviz_utils.exercises.ae import _gaussian_pixels
+
+    g = torch.Generator().manual_seed(1)
+    sigma = torch.tensor(0.4, dtype=torch.float64)
+    denoised, x_noisy, score = _gaussian_pixels(4, sigma, g)
+    assert torch.allclose((denoised - x_noisy) / sigma ** 2, score, atol=1e-12)
+
+
+@pytest.mark.parametrize("fn, msg", [
+    (lambda d, x, s: -_score(d, x, s), "wrong sign"),
+    (lambda d, x, s: _score(d, x, s) * torch.as_tensor(s, dtype=x.dtype).reshape(-1, 1, 1, 1), "divided by sigma:"),
+    (lambda d, x, s: d - x, "without dividing by sigma"),
+    (lambda d, x, s: _score(d, x, s, view=False), "broadcast along the image width"),
+    (lambda d, x, s: _score(d, x, s) + 1e-3, "differs from the reference"),
+    (lambda d, x, s: _score(d, x, s)[:, 0], r"shape \(28, 28, 28\), expected \(28, 1, 28, 28\)"),
+    (lambda d, x, s: torch.full_like(x, float("nan")), "NaN or inf"),
+])
+def test_score_from_denoiser_rejects_typical_mistakes(fn, msg):
+    with pytest.raises(ExerciseFailed, match=msg):
+        check_score_from_denoiser(fn)

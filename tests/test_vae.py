@@ -110,3 +110,24 @@ def test_iwae_checker_rejects_max_by_a_wide_margin():
         check_iwae(max_only)
     miss = max((torch.logsumexp(lw, 0) - lw.max(0).values).min().item() for lw in inputs)
     assert miss > 0.5
+
+
+def test_grid_log_evidence_checker_needs_the_far_case_to_catch_underflow():
+    """A plain log(sum(exp)) is right for the likely x and fails only where every term underflows; the checker
+    must reject it with the underflow message, and accept torch's own log-densities."""
+    from genviz_utils.exercises.vae import check_grid_log_evidence
+
+    def log_joint(x, s, z):
+        return (torch.distributions.Normal(0.0, 1.0).log_prob(z)
+                + torch.distributions.Normal(z**2, s).log_prob(torch.full_like(z, x)))
+
+    def naive(x, s, z):
+        return torch.log(torch.exp(log_joint(x, s, z)).sum() * (z[1] - z[0]))
+
+    z = torch.linspace(-5.0, 5.0, 2001, dtype=torch.float64)
+    right = torch.logsumexp(log_joint(1.0, 0.2, z), 0) + torch.log(z[1] - z[0])
+    assert torch.isclose(naive(1.0, 0.2, z), right)        # the likely x does not expose it
+    assert not torch.isfinite(naive(-1.0, 0.02, z))          # the far x does
+    with pytest.raises(ExerciseFailed, match="underflows"):
+        check_grid_log_evidence(naive)
+    assert check_grid_log_evidence(lambda x, s, z: torch.logsumexp(log_joint(x, s, z), 0) + torch.log(z[1] - z[0]))

@@ -177,3 +177,60 @@ def check_pca_reconstruct(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Pa
         )
     expect_close(out, ref, "pca_reconstruct", atol=1e-6)
     return passed("pca_reconstruct", f"k={k}")
+
+
+def _gaussian_pixels(batch: int, sigma: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Data whose exact denoiser and noisy score are known: every pixel x ~ N(m, s^2) independently, x_noisy =
+    x + sigma * eps. Then E[x | x_noisy] = m + s^2 / (s^2 + sigma^2) (x_noisy - m) and the score of the noisy
+    data is -(x_noisy - m) / (s^2 + sigma^2). ``sigma`` broadcasts against (B, 1, 28, 28).
+    Returns (denoised, x_noisy, true score)."""
+    s2 = 0.04
+    m = torch.rand(1, 1, 28, 28, generator=g, dtype=torch.float64)
+    x = m + s2 ** 0.5 * torch.randn(batch, 1, 28, 28, generator=g, dtype=torch.float64)
+    x_noisy = x + sigma * torch.randn(batch, 1, 28, 28, generator=g, dtype=torch.float64)
+    denoised = m + s2 / (s2 + sigma ** 2) * (x_noisy - m)
+    return denoised, x_noisy, -(x_noisy - m) / (s2 + sigma ** 2)
+
+
+def check_score_from_denoiser(fn: Callable[[torch.Tensor, torch.Tensor, float | torch.Tensor], torch.Tensor]) -> Passed:
+    """``fn(denoised, x_noisy, sigma)`` with (B, 1, 28, 28) images and ``sigma`` a float or a (B,) tensor must
+    return Tweedie's score estimate (denoised - x_noisy) / sigma^2, shape (B, 1, 28, 28)."""
+    g = torch.Generator().manual_seed(0)
+    # B = 28 on purpose: a (B,) sigma divided into (B, 1, 28, 28) images without a reshape then broadcasts
+    # silently along the image width instead of raising.
+    batch = 28
+    for sigma in (0.3, 0.2 + 0.8 * torch.rand(batch, generator=g, dtype=torch.float64)):
+        per_image = isinstance(sigma, torch.Tensor)
+        s = sigma.view(-1, 1, 1, 1) if per_image else torch.tensor(sigma, dtype=torch.float64)
+        denoised, x_noisy, true_score = _gaussian_pixels(batch, s, g)
+        out = expect_tensor(call(fn, denoised, x_noisy, sigma, name="score_from_denoiser"), (batch, 1, 28, 28),
+                            "score_from_denoiser")
+        if not torch.isfinite(out).all():
+            raise ExerciseFailed("score_from_denoiser returned NaN or inf values.")
+        diff = denoised - x_noisy
+        mistakes = [
+            (-diff / s ** 2, "your score has the wrong sign: it is (denoised - x_noisy) / sigma^2, pointing from "
+                             "the noisy image towards the denoised one, uphill in density."),
+            (diff / s, "you divided by sigma: Tweedie's formula divides by the variance sigma^2."),
+            (diff, "you returned denoised - x_noisy without dividing by sigma^2."),
+            (diff / (2 * s ** 2), "you divided by 2 sigma^2: the factor 1/2 belongs to the Gaussian's exponent, "
+                                  "not to the score; divide by sigma^2."),
+            (diff * s ** 2, "you multiplied by sigma^2: divide by it."),
+            (denoised, "you returned the denoised image itself: the score is (denoised - x_noisy) / sigma^2."),
+        ]
+        if per_image:
+            mistakes += [
+                (diff / sigma ** 2, "your (B,) sigma was divided into the images without a reshape, so it broadcast "
+                                    "along the image width (column j divided by sigma_j^2): reshape it to "
+                                    "(B, 1, 1, 1) with sigma.view(-1, 1, 1, 1)."),
+                (diff / sigma[0] ** 2, "you used one noise level (sigma[0]) for every image: image i has its own "
+                                       "sigma[i]; reshape sigma to (B, 1, 1, 1)."),
+            ]
+        for wrong, message in mistakes:
+            if _same(out, wrong):
+                raise ExerciseFailed(message)
+        where = "with one sigma per image" if per_image else "with a float sigma"
+        expect_close(out, true_score, "score_from_denoiser",
+                     f"({where}) For this data the exact denoiser is known, so the score must be exact: compute "
+                     "(denoised - x_noisy) / sigma^2.", atol=1e-6)
+    return passed("score_from_denoiser", "float and per-image sigma")

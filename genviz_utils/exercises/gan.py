@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -162,3 +163,64 @@ def check_count_modes(fn: Callable[[torch.Tensor, torch.Tensor], int]) -> Passed
     raise ExerciseFailed(f"for '{name}' you counted {got[name]} modes, expected {expected[name]}. Assign each sample "
                          "to its nearest centre, keep it only if closer than 3 * 0.05, and count the centres that "
                          "kept at least 2% of all samples.")
+
+
+def _matrix(singular_values: list[float], rows: int, seed: int) -> torch.Tensor:
+    """A (rows, len(singular_values)) float32 matrix with exactly these singular values (random singular vectors)."""
+    g = torch.Generator().manual_seed(seed)
+    cols = len(singular_values)
+    u, _ = torch.linalg.qr(torch.randn(rows, cols, generator=g, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(cols, cols, generator=g, dtype=torch.float64))
+    return (u * torch.tensor(singular_values, dtype=torch.float64)) @ v.T
+
+
+def _estimate(fn: Callable[[torch.Tensor, int], torch.Tensor | float], W: torch.Tensor, n_iters: int) -> float:
+    """Call the reader's power iteration with a fixed random state (so two calls start from the same vector)."""
+    torch.manual_seed(0)
+    out = call(fn, W, n_iters, name="power_iteration")
+    if isinstance(out, torch.Tensor):
+        if out.numel() != 1:
+            raise ExerciseFailed(f"power_iteration returned a tensor of shape {tuple(out.shape)}; return one number, "
+                                 "the estimate of the largest singular value (e.g. (W @ v).norm()).")
+        return float(out.detach().reshape(()))
+    if isinstance(out, (int, float)):
+        return float(out)
+    raise ExerciseFailed(f"power_iteration should return a number (a float or a 0-d tensor), got {type(out).__name__}.")
+
+
+def check_power_iteration(fn: Callable[[torch.Tensor, int], torch.Tensor | float]) -> Passed:
+    """``fn(W, n_iters)`` for a matrix W (m, n) must return the power-iteration estimate of sigma_max(W), the spectral
+    norm, after ``n_iters`` alternating steps ``u = W v / |W v|``, ``v = W^T u / |W^T u|``."""
+    sigmas = [3.0, 2.7, 1.0, 0.5]                   # sigma_2 / sigma_1 = 0.9: one step is visibly short of sigma_1
+    tall = _matrix(sigmas, 6, seed=1).float()          # not square: W alone cannot be iterated
+    square = _matrix([3.0, 2.7, 1.0, 0.5, 0.2, 0.1], 6, seed=2).float()
+    exact = float(torch.linalg.matrix_norm(tall.double(), ord=2))
+    try:
+        got = _estimate(fn, tall, 300)
+    except ExerciseFailed:
+        try:
+            _estimate(fn, square, 300)
+        except ExerciseFailed:
+            raise
+        raise ExerciseFailed("your iteration works for a square W but fails for a 6x4 one: it multiplies by W alone "
+                             "(v = W v). Alternate W and W^T (u = W v, v = W^T u), i.e. iterate W^T W, whose top "
+                             "eigenvector is the top right singular vector of any W.") from None
+    if not math.isfinite(got) or got == 0.0:
+        raise ExerciseFailed(f"after 300 steps your estimate is {got}: without normalising the vector after every "
+                             "multiplication it grows (or shrinks) like sigma^(2n) and overflows. Divide u and v by "
+                             "their norms at every step.")
+    fro = float(torch.linalg.matrix_norm(tall.double()))
+    if abs(got - fro) < 1e-3 * fro:
+        raise ExerciseFailed("that is the Frobenius norm sqrt(sum of all W_ij^2) = sqrt(sum of sigma_i^2), an upper "
+                             "bound; the spectral norm is the largest singular value alone.")
+    if abs(got - exact ** 2) < 1e-3 * exact ** 2:
+        raise ExerciseFailed("you returned |W v|^2 (or v^T W^T W v) = sigma^2; the spectral norm is sigma = |W v| "
+                             "with v of norm 1.")
+    if abs(got - exact) > 1e-3 * exact:
+        if abs(_estimate(fn, tall, 1) - got) < 1e-6 * exact:
+            raise ExerciseFailed(f"your function returns the same estimate ({got:.4f}) for 1 and for 300 steps: it "
+                                 "ignores n_iters. Loop n_iters times, so that the estimate converges to sigma_max "
+                                 f"= {exact:.4f}.")
+        raise ExerciseFailed(f"after 300 steps your estimate is {got:.4f}, but sigma_max(W) = {exact:.4f}. Return "
+                             "|W v| for the last unit vector v (or u^T W v).")
+    return passed("power_iteration", f"sigma_max = {exact:.4f}, estimated {got:.4f}")

@@ -98,3 +98,79 @@ def check_iwae(fn: Callable[[torch.Tensor], torch.Tensor]) -> Passed:
     expect_close(out, ref, "iwae", "log (1/K) sum exp(log_w) = logsumexp(log_w, 0) - log K.", atol=1e-3)
     expect_close(close_out, close_ref, "iwae", "log (1/K) sum exp(log_w) = logsumexp(log_w, 0) - log K.", atol=1e-3)
     return passed("iwae")
+
+
+def _log_normal_pdf(v: torch.Tensor, mean: torch.Tensor | float, std: float) -> torch.Tensor:
+    return -0.5 * math.log(2 * math.pi) - math.log(std) - 0.5 * ((v - mean) / std) ** 2
+
+
+def _as_scalar(value: object, name: str) -> float:
+    """A float from the reader's answer: a Python number or a tensor with one element."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ExerciseFailed(f"{name} returned a tensor of shape {tuple(value.shape)}; log p(x) is one number "
+                                 "(reduce over the grid, e.g. with torch.logsumexp(..., dim=0)).")
+        return float(value.detach().reshape(()))
+    if isinstance(value, (int, float)):
+        return float(value)
+    raise ExerciseFailed(f"{name} should return a number or a one-element tensor, got {type(value).__name__}.")
+
+
+def check_grid_log_evidence(fn: Callable[[float, float, torch.Tensor], torch.Tensor]) -> Passed:
+    """``fn(x, s, z)`` must return log p(x) for z ~ N(0, 1), x | z ~ N(z^2, s^2), by quadrature on the equally
+    spaced grid ``z`` (N,) float64: log p(x) = logsumexp_i [log p(z_i) + log p(x | z_i)] + log dz."""
+    z = torch.linspace(-5.0, 5.0, 2001, dtype=torch.float64)
+    dz = (z[1] - z[0]).item()
+
+    def parts(x: float, s: float) -> tuple[torch.Tensor, torch.Tensor]:
+        return _log_normal_pdf(z, 0.0, 1.0), _log_normal_pdf(torch.full_like(z, x), z**2, s)
+
+    x, s = 1.0, 0.2
+    log_prior, log_lik = parts(x, s)
+    log_joint = log_prior + log_lik
+    lse = torch.logsumexp(log_joint, 0).item()
+    ref = lse + math.log(dz)
+    out = _as_scalar(call(fn, x, s, z.clone(), name="grid_log_evidence"), "grid_log_evidence")
+    if not math.isfinite(out):
+        raise ExerciseFailed(f"your log p(x) for x = {x}, s = {s} is {out}; it must be a finite number.")
+    # an x the model finds very unlikely: every log p(x|z_i) is below -1250, where exp() is 0 even in float64
+    x_far, s_far = -1.0, 0.02
+    far_prior, far_lik = parts(x_far, s_far)
+    ref_far = torch.logsumexp(far_prior + far_lik, 0).item() + math.log(dz)
+    out_far = _as_scalar(call(fn, x_far, s_far, z.clone(), name="grid_log_evidence"), "grid_log_evidence")
+    if not math.isfinite(out_far):
+        raise ExerciseFailed(f"for x = {x_far}, s = {s_far} you got {out_far}: exp() of log-densities below -1250 "
+                             "underflows to 0 and log(0) = -inf. Sum in log space with torch.logsumexp.")
+
+    def near(value: float) -> bool:
+        return abs(out - value) < 1e-6 * max(1.0, abs(value))
+
+    wrong_var = torch.logsumexp(log_prior - 0.5 * math.log(2 * math.pi * s) - (x - z**2) ** 2 / (2 * s), 0).item()
+    wrong_linear = torch.logsumexp(log_prior + _log_normal_pdf(torch.full_like(z, x), z, s), 0).item()
+    if near(lse):
+        raise ExerciseFailed("you forgot the grid spacing: the integral is the sum times dz = z[1] - z[0], so add "
+                             "log dz to the logsumexp (without it the answer changes with the grid).")
+    if near(torch.logsumexp(log_lik, 0).item() + math.log(dz)):
+        raise ExerciseFailed("you left out the prior term log p(z_i): p(x) = integral of p(z) p(x|z) dz, so the "
+                             "summand is log p(z_i) + log p(x|z_i).")
+    if near(lse - math.log(len(z))):
+        raise ExerciseFailed("you averaged over the grid points (subtracted log N): the integral needs the grid "
+                             "spacing dz, not 1/N (they agree only when N * dz = 1).")
+    if near(log_joint.max().item()) or near(log_joint.max().item() + math.log(dz)):
+        raise ExerciseFailed("you returned the largest term of the sum (max in place of logsumexp): that ignores "
+                             "every other grid point, here the second mode of the posterior.")
+    if near(log_joint.max().item() - ref):
+        raise ExerciseFailed("you returned the peak of the normalised posterior, log p(z*|x); log p(x) is the "
+                             "normaliser itself, logsumexp(log p(z_i) + log p(x|z_i)) + log dz.")
+    if near(wrong_var + math.log(dz)) or near(wrong_var):
+        raise ExerciseFailed("you used s as the variance of x given z; s is the standard deviation, the variance "
+                             "is s**2.")
+    if near(wrong_linear + math.log(dz)) or near(wrong_linear):
+        raise ExerciseFailed("your likelihood has mean z; in this model x given z has mean z**2.")
+    if abs(out - ref) > 1e-6 * max(1.0, abs(ref)):
+        raise ExerciseFailed(f"your log p(x) is {out:.6f}, the reference {ref:.6f}. Compute "
+                             "logsumexp(log N(z_i; 0, 1) + log N(x; z_i**2, s**2)) + log dz.")
+    if abs(out_far - ref_far) > 1e-6 * max(1.0, abs(ref_far)):
+        raise ExerciseFailed(f"for x = {x_far}, s = {s_far} your log p(x) is {out_far:.4f}, the reference "
+                             f"{ref_far:.4f}.")
+    return passed("grid_log_evidence")
