@@ -133,13 +133,13 @@ def check_grid_log_evidence(fn: Callable[[float, float, torch.Tensor], torch.Ten
     out = _as_scalar(call(fn, x, s, z.clone(), name="grid_log_evidence"), "grid_log_evidence")
     if not math.isfinite(out):
         raise ExerciseFailed(f"your log p(x) for x = {x}, s = {s} is {out}; it must be a finite number.")
-    # an x the model finds very unlikely: every log p(x|z_i) is below -1250, where exp() is 0 even in float64
+    # an x the model finds very unlikely: every log p(x|z_i) is at most -1247, far below float64's exp limit (≈ -745)
     x_far, s_far = -1.0, 0.02
     far_prior, far_lik = parts(x_far, s_far)
     ref_far = torch.logsumexp(far_prior + far_lik, 0).item() + math.log(dz)
     out_far = _as_scalar(call(fn, x_far, s_far, z.clone(), name="grid_log_evidence"), "grid_log_evidence")
     if not math.isfinite(out_far):
-        raise ExerciseFailed(f"for x = {x_far}, s = {s_far} you got {out_far}: exp() of log-densities below -1250 "
+        raise ExerciseFailed(f"for x = {x_far}, s = {s_far} you got {out_far}: exp() of log-densities at most -1247 "
                              "underflows to 0 and log(0) = -inf. Sum in log space with torch.logsumexp.")
 
     def near(value: float) -> bool:
