@@ -2,9 +2,10 @@
 
 Read top to bottom:
 
-1. :func:`perceptual_distance` -- an LPIPS-style distance in the activations of a frozen network (here the
-   in-domain Fashion-MNIST classifier of :mod:`genviz_utils.features`, since LPIPS/VGG weights cannot be
-   downloaded everywhere the course runs).
+1. :func:`perceptual_distance` -- an LPIPS-style distance in the activations of a frozen network, whichever
+   one is passed (chapter 5 passes its *perceptual network*, a Fashion-MNIST classifier of
+   :mod:`genviz_utils.features` trained with random shifts and seed 1, not the metric network that grades the
+   models; LPIPS/VGG weights cannot be downloaded everywhere the course runs).
 2. :func:`adaptive_weight` -- lambda = ||grad_{G_L} L_rec|| / (||grad_{G_L} L_GAN|| + delta), taken at the
    weights of the decoder's last layer G_L.
 3. :func:`generator_objective` -- L_rec (L1 + perceptual) + lambda * L_GAN (hinge generator loss, after the
