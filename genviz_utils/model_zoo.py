@@ -2,9 +2,10 @@
 
 The comparison chapter (6) must also run on its own (e.g. on Colab). Each ``load_*`` function looks for the
 chapter's checkpoint in ``ckpt_dir``; if it is absent it trains the chapter's reference model for ``steps``
-steps with the chapter's recipe into ``<name>_quick.pt`` (never into the chapter's own file, so a later run of
-that chapter is not disturbed) and says so. A chapter checkpoint that no longer fits the model class (written by
-an older version of the chapter) is treated as missing. Every function returns a :class:`Loaded`.
+steps with the chapter's recipe into ``<name>_quick.pt`` (``<name>_quick_v2.pt`` once the stand-in's recipe
+changed, so an old file is never reused), never into the chapter's own file, so a later run of that chapter is
+not disturbed, and says so. A chapter checkpoint that no longer fits the model class (written by an older version
+of the chapter) is treated as missing. Every function returns a :class:`Loaded`.
 
 Images are (N, 1, 28, 28) in [0, 1]; every ``sample`` function returns images in [0, 1].
 """
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import CheckpointError, load_checkpoint, load_state
+from .features import PERCEPTUAL_SEED, perceptual_network, perceptual_steps  # noqa: F401  (re-exported)
 from .models.ae import ConvAutoencoder
 from .models.gan import Discriminator, Generator, d_hinge_loss, dcgan_step, load_generator
 from .models.vae import ConvVAE, load_vae, neg_elbo
@@ -126,12 +128,15 @@ def load_vqvae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, prior_steps: i
 
 
 def load_gan(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
-    """Chapter 4's DCGAN generator (``gan.pt``, state ``"G"``), trained on images scaled to [-1, 1]."""
+    """Chapter 4's DCGAN generator (``gan.pt``, state ``"G"``), trained on images scaled to [-1, 1]. The stand-in
+    uses chapter 4's recipe (G and D of width 32, BatchNorm in D, Adam 2e-4 with betas (0.5, 0.999), batch 64)."""
     path, source = ckpt_dir / "gan.pt", "chapter 4"
     if _try_load(lambda: load_generator(path, device), path) is None:
-        path, source = ckpt_dir / "gan_quick.pt", "quick stand-in (chapter 4 not run)"
+        # "_v2": chapter 4's discriminator (BatchNorm after its second convolution, ``norm=True``); without it the
+        # stand-in collapsed (recall 0 at every temperature after 600 steps in the book profile)
+        path, source = ckpt_dir / "gan_quick_v2.pt", "quick stand-in (chapter 4 not run)"
         torch.manual_seed(0)
-        G, D = Generator(64).to(device), Discriminator().to(device)
+        G, D = Generator(64, width=32).to(device), Discriminator(width=32, norm=True).to(device)
         opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
 
@@ -141,14 +146,16 @@ def load_gan(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.de
     return Loaded(load_generator(path, device), checkpoint_seconds(path), source)
 
 
-def load_vqgan_model(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, net: nn.Module, steps: int,
-                     prior_steps: int, device: torch.device | str) -> Loaded:
+def load_vqgan_model(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, steps: int, prior_steps: int,
+                     device: torch.device | str, *, perceptual_net: nn.Module | None = None) -> Loaded:
     """Chapter 5's VQ-GAN (``vqgan.pt``) and its token prior (``vqgan_prior.pt``) in ``extra``.
 
     ``train_seconds`` adds the VQ-VAE it started from (recorded by chapter 5 in ``vqgan_base.txt``), the
     adversarial fine-tuning and the prior. The stand-in starts from ``vqvae`` and fine-tunes it for ``steps`` steps
-    with the reference objective (L1 + perceptual in ``net``'s features + adaptive-weight hinge GAN term, the
-    critic switched on after a third of the steps), then trains a prior for ``prior_steps``.
+    with the reference objective (L1 + perceptual distance + adaptive-weight hinge GAN term, the critic switched on
+    after a third of the steps), then trains a prior for ``prior_steps``. Its perceptual distance uses chapter 5's
+    perceptual network, :func:`perceptual_network` (loaded, or trained once, only when the stand-in is needed),
+    never the metric network; ``perceptual_net`` replaces it (the tests pass an untrained one).
     """
     path, prior_path, source = ckpt_dir / "vqgan.pt", ckpt_dir / "vqgan_prior.pt", "chapter 5"
     base = math.nan
@@ -156,8 +163,10 @@ def load_vqgan_model(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, net: n
         marker = ckpt_dir / "vqgan_base.txt"
         base = float(marker.read_text().split()[-1]) if marker.exists() else math.nan
     else:
-        path, prior_path = ckpt_dir / "vqgan_quick.pt", ckpt_dir / "vqgan_prior_quick.pt"
+        # "_v2": the stand-in's perceptual loss moved from the metric network to the perceptual one
+        path, prior_path = ckpt_dir / "vqgan_quick_v2.pt", ckpt_dir / "vqgan_prior_quick_v2.pt"
         source, base = "quick stand-in (chapter 5 not run)", 0.0
+        net = perceptual_network(device) if perceptual_net is None else perceptual_net
         torch.manual_seed(0)
         model = VQGAN.from_vqvae(vqvae).train()
         opt_g = torch.optim.Adam(model.vq.parameters(), 2e-4, betas=(0.5, 0.9))

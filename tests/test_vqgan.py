@@ -117,6 +117,56 @@ def test_perceptual_distance_definition_and_gradient():
         perceptual_distance(net, x, y[:2])
 
 
+# --- the two feature networks: the perceptual loss's and the metric's ----------------------------------------
+
+
+def test_augmented_perceptual_net_is_cached_apart_and_the_default_extractor_is_unchanged(monkeypatch):
+    import inspect
+
+    import genviz_utils.features as features
+
+    calls = []
+
+    def fake_train(device, steps, augment=False, seed=0):      # no data needed: an untrained net per setting
+        calls.append((steps, augment, seed))
+        torch.manual_seed(100 + seed + 10 * augment)
+        return FMNISTClassifier().eval(), {"seed": seed, "steps": steps, "test_accuracy": 0.91 - 0.05 * augment}
+
+    monkeypatch.setattr(features, "train_classifier", fake_train)
+    monkeypatch.setattr(features, "_loaded", {})
+    # the defaults of everything the metrics use are those of the metric network
+    default_sig = inspect.signature(features.feature_extractor).parameters
+    assert default_sig["augment"].default is False and default_sig["seed"].default == 0
+    assert default_sig["steps"].default == features.DEFAULT_STEPS == 1_500
+    assert features.cache_path() == features.cache_dir() / "features" / "fmnist_cnn_v2.pt"   # chapter 6's file
+
+    plain = features.feature_extractor("cpu")
+    perc = features.feature_extractor("cpu", steps=500, augment=True, seed=1)
+    assert calls == [(features.DEFAULT_STEPS, False, 0), (500, True, 1)]
+    p_plain, p_perc = features.cache_path(), features.cache_path(500, augment=True, seed=1)
+    assert p_plain != p_perc and p_plain.exists() and p_perc.exists()
+    assert not all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), perc.state_dict().values(),
+                                                     strict=True))
+    # reloaded from their files, each is still itself: training the perceptual net did not overwrite the metric net
+    monkeypatch.setattr(features, "_loaded", {})
+    again = features.feature_extractor("cpu")
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), again.state_dict().values(), strict=True))
+    assert len(calls) == 2                                                 # loaded, not retrained
+    assert features.extractor_info()["augment"] is False and features.extractor_info()["test_accuracy"] == 0.91
+    info = features.extractor_info(500, augment=True, seed=1)
+    assert info["augment"] is True and info["test_accuracy"] == 0.86 and info["seed"] == 1
+    assert len(calls) == 2
+
+
+def test_train_classifier_defaults_are_the_metric_networks():
+    import inspect
+
+    from genviz_utils.features import train_classifier
+
+    params = inspect.signature(train_classifier).parameters
+    assert params["augment"].default is False and params["seed"].default == 0 and params["steps"].default == 1_500
+
+
 # --- the model and its checkpoint ---------------------------------------------------------------------------
 
 
