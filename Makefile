@@ -2,6 +2,7 @@
 #   make book   build the website, executing every notebook in the `book` profile -> _build/html
 #   make test   unit tests + every notebook executed by nbval in the `smoke` profile
 #   make bench  training throughput of each model vs the DataLoader+ToTensor pipeline -> _build/bench/bench.json
+#   make colab-check  every notebook in a Colab-like venv, installed by its own install cell (ci/colab_check.py)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +16,7 @@ export GENVIZ_DATA ?= $(CURDIR)/.data
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: book test bench setup data sysdeps assets lint strip clean
+.PHONY: book test bench colab-check setup data sysdeps assets lint strip clean
 
 setup: $(STAMP)
 
@@ -97,8 +98,17 @@ test: data assets
 bench: data
 	$(BIN)/python -m genviz_utils.bench --out _build/bench/bench.json
 
+# Every notebook run top to bottom (smoke profile, nbclient) in a separate venv with Colab's Python and preinstalled
+# packages (ci/colab-constraints.txt, e.g. ipywidgets 7.7.1; made once in .cache/venv-colab), the course installed only
+# by each notebook's own install cell from a wheel of the checkout (GENVIZ_INSTALL_SPEC). Fails when the install cell
+# changes a preinstalled package or a widget cell shows no widget. About 6 min on a fresh machine (CI runs it after
+# `make test`). COLAB_PYTHON=/path/to/python3.12 picks the interpreter (default: pyenv's 3.12.1, python3.12).
+COLAB_PYTHON ?=
+colab-check: data
+	$(BIN)/python ci/colab_check.py $(if $(COLAB_PYTHON),--python $(COLAB_PYTHON))
+
 lint: $(STAMP)
-	$(BIN)/ruff check genviz_utils tests
+	$(BIN)/ruff check genviz_utils tests ci tools
 
 # Remove outputs from every notebook before committing.
 strip: $(STAMP)

@@ -6,8 +6,14 @@ slices of a random permutation instead of a ``DataLoader`` (measured 1.37x faste
 Where the files come from, in order:
 
 1. the cache folder ``$GENVIZ_DATA`` (torchvision's ``<Name>/raw/*-ubyte`` layout);
-2. torchvision's download (works on Colab and anywhere with internet);
-3. Debian's package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``), copied into the cache.
+2. Debian's package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``), copied into the cache
+   (local, so it never waits on a network time-out);
+3. a download from each public source in turn (:data:`_SOURCES`: the publisher's mirror, which torchvision
+   uses, then the publisher's GitHub repository, for the hours when the mirror fails). MNIST, which has no
+   hashes here, is downloaded by torchvision.
+
+Every Fashion-MNIST file that arrives (from Debian or a download) is checked against the SHA-256 in
+:data:`_SHA256` before it is moved into the cache; a truncated or corrupt one is deleted and reported, never used.
 
 Run ``python -m genviz_utils.data`` to make the default dataset available once.
 """
@@ -15,7 +21,13 @@ Run ``python -m genviz_utils.data`` to make the default dataset available once.
 from __future__ import annotations
 
 import gzip
+import hashlib
+import http.client
 import shutil
+import sys
+import urllib.error
+import urllib.request
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +52,29 @@ _FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+
+# SHA-256 of the four decompressed files. They are the same bytes from every source (the .gz files are not: Debian
+# recompressed them), so one hash per file checks them all. Computed from Debian's dataset-fashion-mnist
+# 0.0~git20200523.55506a9-1 (/usr/share/datasets/fashion-mnist); the labels also from the publisher's repository,
+# whose .gz files have torchvision's MD5s (so they are the mirror's files).
+_SHA256 = {
+    "fashion-mnist": {
+        "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    },
+}
+# Public sources of ``<file>.gz``, tried in order for each file.
+_SOURCES = {
+    "fashion-mnist": (
+        # the publisher's mirror (torchvision's source; down for hours at a time: pytorch/vision#1938, #3497, #8568)
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        # the publisher's repository, zalandoresearch/fashion-mnist, data/fashion/
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    ),
+}
+_TIMEOUT = 30.0  # seconds without a byte before a source counts as unreachable
 
 
 class DataUnavailableError(RuntimeError):
@@ -87,21 +122,117 @@ def _have_files(raw: Path) -> bool:
     return all((raw / f).exists() for pair in _FILES.values() for f in pair)
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _BadFile(Exception):
+    """A file that arrived truncated or corrupt (it has been deleted)."""
+
+
+def _note(msg: str) -> None:
+    print(f"genviz_utils.data: {msg}", file=sys.stderr, flush=True)
+
+
+def _install_gz(name: str, src: Path, raw: Path, fname: str, origin: str) -> None:
+    """Decompress ``src`` (``fname``.gz) to ``raw/fname`` after checking the SHA-256 of the result.
+
+    Raises :class:`_BadFile` (and leaves nothing behind) when ``src`` is truncated, not gzip, or decompresses to
+    other bytes than :data:`_SHA256` expects.
+    """
+    raw.mkdir(parents=True, exist_ok=True)
+    tmp = raw / f".{fname}.tmp"
+    try:
+        with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+        tmp.unlink(missing_ok=True)
+        raise _BadFile(f"{fname}.gz from {origin} is truncated or not gzip ({type(err).__name__}: {err})") from None
+    want = _SHA256.get(name, {}).get(fname)
+    if want is not None:
+        got = _sha256(tmp)
+        if got != want:
+            tmp.unlink()
+            raise _BadFile(f"{fname} from {origin} has SHA-256 {got[:16]}..., expected {want[:16]}... "
+                           "(truncated or corrupt)")
+    tmp.replace(raw / fname)
+
+
 def _copy_from_debian(name: str, raw: Path) -> bool:
     debian = _DATASETS[name][2]
     if debian is None or not debian.is_dir():
         return False
+    if not all((debian / f"{f}.gz").exists() for pair in _FILES.values() for f in pair):
+        return False
+    ok = True
+    for pair in _FILES.values():
+        for fname in pair:
+            if (raw / fname).exists():
+                continue
+            try:
+                _install_gz(name, debian / f"{fname}.gz", raw, fname, str(debian))
+            except _BadFile as err:  # keep the good files; the bad one is downloaded instead
+                _note(f"{err}; not used. Fix: `sudo apt-get install --reinstall dataset-fashion-mnist`.")
+                ok = False
+    return ok
+
+
+def _fetch(url: str, dest: Path) -> None:
+    """Download ``url`` to ``dest``; a response shorter than its Content-Length raises :class:`_BadFile`."""
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=_TIMEOUT) as resp, open(tmp, "wb") as out:
+            expected = resp.headers.get("Content-Length")
+            shutil.copyfileobj(resp, out, 1 << 20)
+            size = out.tell()
+    except http.client.IncompleteRead as err:  # the connection closed before Content-Length bytes came
+        tmp.unlink(missing_ok=True)
+        raise _BadFile(f"{url} ended after {len(err.partial)} bytes, short of its length (truncated)") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if expected is not None and size != int(expected):
+        tmp.unlink()
+        raise _BadFile(f"{url} sent {size} of {expected} bytes (truncated)")
+    tmp.replace(dest)
+
+
+def _download_verified(name: str, raw: Path) -> tuple[bool, list[str]]:
+    """Fetch each missing file from the first source in :data:`_SOURCES` that gives one with the right SHA-256.
+
+    Returns (all four present, what went wrong with each source that was tried).
+    """
+    problems: list[str] = []
     raw.mkdir(parents=True, exist_ok=True)
     for pair in _FILES.values():
         for fname in pair:
-            src = debian / f"{fname}.gz"
-            if not src.exists():
-                return False
-            tmp = raw / f".{fname}.tmp"
-            with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
-                shutil.copyfileobj(fin, fout)
-            tmp.replace(raw / fname)
-    return True
+            if (raw / fname).exists():
+                continue
+            for base in _SOURCES[name]:
+                url = base + f"{fname}.gz"
+                gz = raw / f".{fname}.gz.download"
+                try:
+                    _note(f"downloading {url}")
+                    _fetch(url, gz)
+                    _install_gz(name, gz, raw, fname, url)
+                    break
+                except _BadFile as err:
+                    problems.append(str(err))
+                    _note(f"{err}; deleted it, not used.")
+                except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
+                    # offline, refused, 404, time-out, a broken response
+                    reason = getattr(err, "reason", None) or err
+                    problems.append(f"{url}: {reason}")
+                    _note(f"{url} failed ({reason}); trying the next source.")
+                finally:
+                    gz.unlink(missing_ok=True)
+            else:
+                return False, problems
+    return True, problems
 
 
 def _download(name: str, root: Path) -> bool:
@@ -127,14 +258,24 @@ def ensure_dataset(name: str = "fashion-mnist", root: Path | None = None) -> Pat
     if _have_files(raw):
         return raw
     # Debian's copy first when present: it is local, so it never waits on a network time-out.
-    if _copy_from_debian(name, raw) or _download(name, root):
+    if _copy_from_debian(name, raw):
         return raw
-    hint = ""
-    if name == "fashion-mnist":
-        hint = " or `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu, works offline)"
+    if name in _SOURCES:
+        ok, problems = _download_verified(name, raw)
+        if ok:
+            return raw
+        tried = "; ".join(problems) or "no source answered"
+        raise DataUnavailableError(
+            f"{name} is not in {raw} and could not be downloaded ({tried}). Fix: connect to the internet and run "
+            "again (a source that fails now often works an hour later), or `sudo apt-get install "
+            f"dataset-fashion-mnist` (Debian/Ubuntu, works offline), or copy the four *-ubyte files into {raw} "
+            "(set GENVIZ_DATA to use another folder)."
+        )
+    if _download(name, root):
+        return raw
     raise DataUnavailableError(
         f"{name} is not in {raw} and could not be downloaded. Fix: connect to the internet so torchvision can "
-        f"download it{hint}, or copy the four *-ubyte files into {raw} (set GENVIZ_DATA to use another folder)."
+        f"download it, or copy the four *-ubyte files into {raw} (set GENVIZ_DATA to use another folder)."
     )
 
 

@@ -52,16 +52,29 @@ def _set_debian(monkeypatch, folder):
     monkeypatch.setitem(data._DATASETS, "fashion-mnist", (entry[0], entry[1], folder))
 
 
+def _trust(monkeypatch, arrays=None):
+    """Make the loader expect the SHA-256 of these synthetic files (the real hashes are tests/test_download.py's)."""
+    import hashlib
+
+    monkeypatch.setitem(data._SHA256, "fashion-mnist",
+                        {n: hashlib.sha256(_idx(a)).hexdigest() for n, a in (arrays or _arrays()).items()})
+
+
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
-    """No download and no Debian copy."""
+    """No download (neither ours nor torchvision's) and no Debian copy."""
     calls = []
 
     def no_download(name, root):
         calls.append(name)
         return False
 
+    def no_verified_download(name, raw):
+        calls.append(name)
+        return False, [f"{name}: offline (test)"]
+
     monkeypatch.setattr(data, "_download", no_download)
+    monkeypatch.setattr(data, "_download_verified", no_verified_download)
     _set_debian(monkeypatch, tmp_path / "no-debian")
     return calls
 
@@ -73,7 +86,7 @@ def test_missing_data_offline_names_both_fixes(offline, tmp_path):
         with pytest.raises(DataUnavailableError) as err:
             fn()
         msg = str(err.value)
-        assert "internet" in msg and "torchvision" in msg and "download" in msg
+        assert "connect to the internet" in msg and "download" in msg and "offline (test)" in msg
         assert "apt-get install dataset-fashion-mnist" in msg
         assert str(tmp_path / "empty" / "FashionMNIST" / "raw") in msg and "GENVIZ_DATA" in msg
     assert offline == ["fashion-mnist", "fashion-mnist"]  # a download was attempted before giving up
@@ -82,7 +95,7 @@ def test_missing_data_offline_names_both_fixes(offline, tmp_path):
 def test_missing_mnist_offline_has_no_debian_hint(offline, tmp_path):
     with pytest.raises(DataUnavailableError) as err:
         ensure_dataset("mnist", root=tmp_path)
-    assert "internet" in str(err.value) and "apt-get" not in str(err.value)
+    assert "internet" in str(err.value) and "torchvision" in str(err.value) and "apt-get" not in str(err.value)
 
 
 def test_incomplete_debian_folder_falls_through_to_the_error(offline, monkeypatch, tmp_path):
@@ -166,14 +179,27 @@ def test_default_root_follows_env(offline, tmp_path, monkeypatch):
 
 def test_copies_from_debian_gz(monkeypatch, tmp_path):
     arrays = _arrays(seed=1)
+    _trust(monkeypatch, arrays)
     _set_debian(monkeypatch, _write_debian(tmp_path / "debian", arrays))
     monkeypatch.setattr(data, "_download", lambda name, root: pytest.fail("must not download"))
+    monkeypatch.setattr(data, "_download_verified", lambda name, raw: pytest.fail("must not download"))
     raw = ensure_dataset(root=tmp_path / "cache")
     assert raw == tmp_path / "cache" / "FashionMNIST" / "raw"
     assert sorted(p.name for p in raw.iterdir()) == sorted(arrays)  # plain files, no temp files left
     ds = load_images(root=tmp_path / "cache", split="test")
     assert ds.labels.tolist() == arrays["t10k-labels-idx1-ubyte"].tolist()
     assert torch.allclose(ds.images[:, 0], torch.from_numpy(arrays["t10k-images-idx3-ubyte"] / 255.0).float())
+
+
+def test_debian_copy_with_other_bytes_is_not_used(offline, monkeypatch, tmp_path, capfd):
+    _trust(monkeypatch, _arrays(seed=1))
+    _set_debian(monkeypatch, _write_debian(tmp_path / "debian", _arrays(seed=2)))  # not the files we expect
+    with pytest.raises(DataUnavailableError):
+        ensure_dataset(root=tmp_path / "cache")
+    raw = tmp_path / "cache" / "FashionMNIST" / "raw"
+    assert list(raw.iterdir()) == []                                # nothing copied, no temp files
+    err = capfd.readouterr().err
+    assert "SHA-256" in err and "apt-get install --reinstall dataset-fashion-mnist" in err
 
 
 def test_reads_gzipped_idx_directly(tmp_path):
