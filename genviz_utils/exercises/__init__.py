@@ -51,6 +51,17 @@ def call(fn: Callable[..., Any], *args: Any, name: str) -> Any:
         raise ExerciseFailed(f"{name} raised {type(exc).__name__}: {exc}") from None
 
 
+def expect_number(value: Any, name: str, hint: str) -> float:
+    """A float from the reader's answer: a Python number or a one-element tensor; ``hint`` says how to reduce."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ExerciseFailed(f"{name} returned a tensor of shape {tuple(value.shape)}; {hint}")
+        return float(value.detach().reshape(()))
+    if isinstance(value, (int, float)):
+        return float(value)
+    raise ExerciseFailed(f"{name} should return a number or a one-element tensor, got {type(value).__name__}.")
+
+
 def expect_tensor(value: Any, shape: tuple[int, ...], name: str) -> torch.Tensor:
     """Fail unless ``value`` is a tensor of exactly ``shape``."""
     if not isinstance(value, torch.Tensor):

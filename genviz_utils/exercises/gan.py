@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.gan import count_modes, ring_centers
-from . import ExerciseFailed, Passed, call, expect_close, expect_tensor, passed
+from . import ExerciseFailed, Passed, call, expect_close, expect_number, expect_tensor, passed
 
 
 def check_optimal_discriminator(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Passed:
@@ -177,15 +177,8 @@ def _matrix(singular_values: list[float], rows: int, seed: int) -> torch.Tensor:
 def _estimate(fn: Callable[[torch.Tensor, int], torch.Tensor | float], W: torch.Tensor, n_iters: int) -> float:
     """Call the reader's power iteration with a fixed random state (so two calls start from the same vector)."""
     torch.manual_seed(0)
-    out = call(fn, W, n_iters, name="power_iteration")
-    if isinstance(out, torch.Tensor):
-        if out.numel() != 1:
-            raise ExerciseFailed(f"power_iteration returned a tensor of shape {tuple(out.shape)}; return one number, "
-                                 "the estimate of the largest singular value (e.g. (W @ v).norm()).")
-        return float(out.detach().reshape(()))
-    if isinstance(out, (int, float)):
-        return float(out)
-    raise ExerciseFailed(f"power_iteration should return a number (a float or a 0-d tensor), got {type(out).__name__}.")
+    return expect_number(call(fn, W, n_iters, name="power_iteration"), "power_iteration",
+                         "return one number, the estimate of the largest singular value (e.g. (W @ v).norm()).")
 
 
 def check_power_iteration(fn: Callable[[torch.Tensor, int], torch.Tensor | float]) -> Passed:

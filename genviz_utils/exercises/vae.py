@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import torch
 
-from . import ExerciseFailed, Passed, call, expect_close, expect_tensor, passed
+from . import ExerciseFailed, Passed, call, expect_close, expect_number, expect_tensor, passed
 
 
 def check_gaussian_kl(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Passed:
@@ -105,15 +105,8 @@ def _log_normal_pdf(v: torch.Tensor, mean: torch.Tensor | float, std: float) -> 
 
 
 def _as_scalar(value: object, name: str) -> float:
-    """A float from the reader's answer: a Python number or a tensor with one element."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ExerciseFailed(f"{name} returned a tensor of shape {tuple(value.shape)}; log p(x) is one number "
-                                 "(reduce over the grid, e.g. with torch.logsumexp(..., dim=0)).")
-        return float(value.detach().reshape(()))
-    if isinstance(value, (int, float)):
-        return float(value)
-    raise ExerciseFailed(f"{name} should return a number or a one-element tensor, got {type(value).__name__}.")
+    return expect_number(value, name, "log p(x) is one number (reduce over the grid, e.g. with "
+                                      "torch.logsumexp(..., dim=0)).")
 
 
 def check_grid_log_evidence(fn: Callable[[float, float, torch.Tensor], torch.Tensor]) -> Passed:
