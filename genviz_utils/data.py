@@ -327,8 +327,8 @@ def _epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     key = (n, seed, epoch)
     if key not in _perm_cache:
         _perm_cache.clear()  # keep only the current epoch's permutation
-        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        _perm_cache[key] = torch.randperm(n, generator=g)
+        rng = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        _perm_cache[key] = torch.randperm(n, generator=rng)
     return _perm_cache[key]
 
 

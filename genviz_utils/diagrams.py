@@ -12,7 +12,7 @@ COLORS = {"data": "#dbe9f6", "net": "#fde2c8", "latent": "#d9f2d0", "loss": "#f6
 
 
 @dataclass
-class Block:
+class Box:
     """One box of a diagram. ``kind`` picks the colour and shape: ``data``, ``net`` (encoder/decoder,
     drawn as a trapezoid that ``shrink``s or grows), ``latent``, ``loss`` or ``op``."""
 
@@ -22,15 +22,15 @@ class Block:
     sub: str = ""             # a second, smaller line under the label
 
 
-def draw_pipeline(blocks: Sequence[Block], title: str = "", width: float = 1.6, gap: float = 0.55,
+def draw_pipeline(boxes: Sequence[Box], title: str = "", width: float = 1.6, gap: float = 0.55,
                   notes: Sequence[tuple[int, int, str]] = (), figsize: tuple[float, float] | None = None) -> plt.Figure:
-    """Draw ``blocks`` left to right, joined by arrows. ``notes`` are extra curved arrows
+    """Draw ``boxes`` left to right, joined by arrows. ``notes`` are extra curved arrows
     ``(from_index, to_index, label)`` drawn below the row (e.g. a loss comparing input and output)."""
-    n = len(blocks)
+    n = len(boxes)
     total = n * width + (n - 1) * gap
     fig, ax = plt.subplots(figsize=figsize or (max(6.0, 1.25 * total), 2.6 if notes else 1.9))
     h = 1.0
-    for i, b in enumerate(blocks):
+    for i, b in enumerate(boxes):
         x0 = i * (width + gap)
         color = COLORS.get(b.kind, COLORS["op"])
         if b.shape in ("shrink", "grow"):

@@ -32,8 +32,9 @@ from torch import nn
 
 from .checkpoint import load_checkpoint, load_state, save_checkpoint
 from .data import load_images
+from .models.ae import check_images
 from .profiles import Profile, get_profile
-from .runtime import cache_dir
+from .runtime import apply_batched, cache_dir, eval_mode
 from .training import train
 
 FEATURE_NAME = "FD-FMNIST-CNN"
@@ -48,10 +49,12 @@ class FMNISTClassifier(nn.Module):
     """(B, 1, 28, 28) in [0, 1] -> 10 class logits, through named stages:
 
     conv1: (B, 32, 14, 14), conv2: (B, 64, 7, 7), conv3: (B, 64, 4, 4), fc: (B, 64) = the features.
+    ``config`` holds the constructor arguments, as for the models of :mod:`genviz_utils.models`.
     """
 
     def __init__(self, width: int = 32, feature_dim: int = FEATURE_DIM):
         super().__init__()
+        self.config = dict(width=width, feature_dim=feature_dim)
         w = width
         self.conv1 = nn.Sequential(nn.Conv2d(1, w, 4, stride=2, padding=1), nn.BatchNorm2d(w), nn.ReLU())
         self.conv2 = nn.Sequential(nn.Conv2d(w, 2 * w, 3, stride=2, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU())
@@ -64,8 +67,7 @@ class FMNISTClassifier(nn.Module):
         unknown = set(layers) - set(LAYERS)
         if unknown:
             raise ValueError(f"unknown layer(s) {sorted(unknown)}; choose from {LAYERS}.")
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"expected images of shape (B, 1, 28, 28) in [0, 1], got {tuple(x.shape)}.")
+        check_images(x)
         out, h = {}, x
         for name in LAYERS:
             h = getattr(self, name)(h)
@@ -94,20 +96,16 @@ def embed(net: FMNISTClassifier, images: torch.Tensor, layer: str = "fc", batch_
         raise ValueError(f"images must be in [0, 1], got values in [{images.min():.3g}, {images.max():.3g}]; "
                          "map [-1, 1] images with (x + 1) / 2.")
     dev = next(net.parameters()).device
-    return torch.cat([net.features(images[i:i + batch_size].to(dev), [layer])[0].flatten(1).double().cpu()
-                      for i in range(0, len(images), batch_size)])
+    return apply_batched(lambda x: net.features(x.to(dev), [layer])[0].flatten(1).double().cpu(), images, batch_size)
 
 
 @torch.no_grad()
 def accuracy(net: FMNISTClassifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
     """Fraction of ``images`` (N, 1, 28, 28) whose predicted class equals ``labels`` (N,)."""
-    was = net.training
-    net.eval()
     dev = next(net.parameters()).device
-    hits = sum(int((net.logits(images[i:i + batch_size].to(dev)).argmax(1).cpu() == labels[i:i + batch_size].cpu())
-                   .sum()) for i in range(0, len(images), batch_size))
-    net.train(was)
-    return hits / len(images)
+    with eval_mode(net):
+        predicted = apply_batched(lambda x: net.logits(x.to(dev)).argmax(1).cpu(), images, batch_size)
+    return int((predicted == labels.cpu()).sum()) / len(images)
 
 
 def train_classifier(device: torch.device | str = "cpu", *, steps: int = 1_500, batch_size: int = 128,

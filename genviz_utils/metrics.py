@@ -21,6 +21,7 @@ import torch
 from .features import FEATURE_NAME, embed, feature_extractor
 from .models.vae import iwae_bound, nats_to_bits_per_dim
 from .models.vq import codebook_usage, perplexity
+from .runtime import apply_batched
 
 __all__ = ["FEATURE_NAME", "frechet_distance", "gaussian_stats", "fd_from_features", "fd", "knn_radii",
            "precision_recall", "mse", "psnr", "codebook_usage", "perplexity", "iwae_bound", "nats_to_bits_per_dim"]
@@ -84,23 +85,17 @@ def fd(real_images: torch.Tensor, fake_images: torch.Tensor, net: torch.nn.Modul
 
 
 def _cdist_min_ratio(query: torch.Tensor, ref: torch.Tensor, radii: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-    """For each query row: is it inside at least one ball B(ref_j, radii_j)? -> (Nq,) bool."""
-    inside = []
-    for i in range(0, len(query), chunk):
-        d = torch.cdist(query[i:i + chunk], ref)                         # (chunk, Nr)
-        inside.append((d <= radii[None, :]).any(dim=1))
-    return torch.cat(inside)
+    """For each query row: is it inside at least one ball B(ref_j, radii_j)? -> (Nq,) bool. The distances are
+    computed ``chunk`` query rows at a time, (chunk, Nr) floats."""
+    return apply_batched(lambda q: (torch.cdist(q, ref) <= radii[None, :]).any(dim=1), query, chunk)
 
 
 def knn_radii(feats: torch.Tensor, k: int = 3, chunk: int = 1024) -> torch.Tensor:
     """Distance of every row of ``feats`` (N, D) to its k-th nearest neighbour in the same set (itself excluded)."""
     if not 1 <= k < len(feats):
         raise ValueError(f"k must be in [1, N-1] = [1, {len(feats) - 1}], got {k}.")
-    radii = []
-    for i in range(0, len(feats), chunk):
-        d = torch.cdist(feats[i:i + chunk], feats)                        # (chunk, N); d to itself is 0
-        radii.append(d.kthvalue(k + 1, dim=1).values)                     # +1 skips the point itself
-    return torch.cat(radii)
+    # distances (chunk, N) of a chunk to all rows, its own included (0); the (k + 1)-th smallest skips the point itself
+    return apply_batched(lambda f: torch.cdist(f, feats).kthvalue(k + 1, dim=1).values, feats, chunk)
 
 
 def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:

@@ -1,11 +1,17 @@
-"""Load the models that chapters 1-5 saved, or train a short stand-in when a checkpoint is missing.
+"""Load the models that chapters 1-5 saved, or train a short stand-in when a chapter's checkpoint is absent.
 
-The comparison chapter (6) must also run on its own (e.g. on Colab). Each ``load_*`` function looks for the
-chapter's checkpoint in ``ckpt_dir``; if it is absent it trains the chapter's reference model for ``steps``
-steps with the chapter's recipe into ``<name>_quick.pt`` (``<name>_quick_v2.pt`` once the stand-in's recipe
-changed, so an old file is never reused), never into the chapter's own file, so a later run of that chapter is
-not disturbed, and says so. A chapter checkpoint that no longer fits the model class (written by an older version
-of the chapter) is treated as missing. Every function returns a :class:`Loaded`.
+The comparison chapter (6) must also run on its own (e.g. on Colab). Each loader (:func:`load_ae`, :func:`load_vae`,
+:func:`load_vqvae`, :func:`load_gan`, :func:`load_vqgan`) looks for the chapter's checkpoint(s) in ``ckpt_dir`` and
+rebuilds the model with :func:`genviz_utils.models.registry.load_model`, from the config that
+:func:`genviz_utils.training.train` stored in the file. Only when the chapter's files are absent does it train the
+chapter's reference model for ``steps`` steps with the chapter's recipe, into ``<name>_quick_v3.pt`` (the version
+goes up whenever a stand-in's recipe or checkpoint format changes, so an old file is never reused), never into the
+chapter's own file, so a later run of that chapter is not disturbed, and says so in ``Loaded.source``.
+
+A chapter checkpoint that is present but cannot be used (written by an older version of the course, without its
+config, or for another model) raises a :class:`~genviz_utils.checkpoint.CheckpointError` that names the file and the
+fix (delete it and rerun the chapter); it is never silently replaced by a stand-in. So does a chapter that left only
+some of its files (the VQ-VAE without its prior). Every loader returns a :class:`Loaded`.
 
 Images are (N, 1, 28, 28) in [0, 1]; every ``sample`` function returns images in [0, 1].
 """
@@ -20,14 +26,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CheckpointError, load_checkpoint, load_state
+from .checkpoint import CheckpointError, load_checkpoint
 from .features import PERCEPTUAL_SEED, perceptual_network, perceptual_steps  # noqa: F401  (re-exported)
 from .models.ae import ConvAutoencoder
-from .models.gan import Discriminator, Generator, d_hinge_loss, dcgan_step, load_generator
-from .models.vae import ConvVAE, load_vae, neg_elbo
-from .models.vq import VQVAE, TokenPrior, load_model, save_config, tokenize_all
-from .models.vqgan import VQGAN, generator_objective, load_vqgan, save_vqgan_config
+from .models.gan import Discriminator, Generator, d_hinge_loss, dcgan_step
+from .models.registry import load_model
+from .models.vae import ConvVAE, neg_elbo
+from .models.vq import VQVAE, TokenPrior, tokenize_all
+from .models.vqgan import VQGAN, generator_objective
+from .runtime import apply_batched
 from .training import minimize_step, train
+
+STAND_IN = "quick_v3"    # stand-in files are <name>_quick_v3.pt
 
 
 @dataclass
@@ -37,21 +47,35 @@ class Loaded:
     model: nn.Module
     train_seconds: float
     source: str                       # "chapter N" or "quick stand-in (chapter N not run)"
-    extra: nn.Module | None = None    # the token prior of the VQ-VAE or VQ-GAN
+    prior: TokenPrior | None = None   # the token prior of the VQ-VAE or VQ-GAN
 
 
 def checkpoint_seconds(path: Path) -> float:
     return float(load_checkpoint(path).get("history", {}).get("seconds", math.nan))
 
 
-def _try_load(load, *paths: Path):
-    """``load()`` if every path exists and the checkpoint fits the current model class, else None."""
-    if not all(p.exists() for p in paths):
-        return None
-    try:
-        return load()
-    except (CheckpointError, KeyError, ValueError, RuntimeError):   # written by an older version of the chapter
-        return None
+def _chapter_ran(chapter: int, *paths: Path) -> bool:
+    """Whether chapter ``chapter`` left its checkpoint files ``paths``: True if all are there, False if none is; an
+    error if only some are (a stand-in would silently stand for a chapter that did run)."""
+    present = [p.exists() for p in paths]
+    if all(present) or not any(present):
+        return all(present)
+    missing = ", ".join(p.name for p, ok in zip(paths, present, strict=True) if not ok)
+    there = ", ".join(str(p) for p, ok in zip(paths, present, strict=True) if ok)
+    raise CheckpointError(f"chapter {chapter} left {there} but not {missing}: rerun chapter {chapter} to the end, or "
+                          f"delete {there} so that a short stand-in is trained instead.")
+
+
+def _from_chapter(chapter: int, path: Path, expect: type[nn.Module], device: torch.device | str,
+                  name: str = "model") -> nn.Module:
+    """Chapter ``chapter``'s model ``name`` rebuilt from ``path``, or a CheckpointError that says what to do."""
+    fix = (f"delete {path} and rerun chapter {chapter} (or only delete it: this chapter then trains a short "
+           "stand-in)")
+    return load_model(path, name, device, expect=expect, fix=fix)
+
+
+def _stand_in(ckpt_dir: Path, name: str) -> Path:
+    return ckpt_dir / f"{name}_{STAND_IN}.pt"
 
 
 def _quick_train(model: nn.Module, model_loss, data: torch.Tensor, steps: int, path: Path, desc: str) -> None:
@@ -62,93 +86,87 @@ def _quick_train(model: nn.Module, model_loss, data: torch.Tensor, steps: int, p
 
 
 def _quick_prior(tokens: torch.Tensor, num_codes: int, steps: int, path: Path, desc: str) -> None:
-    """Chapter 3's token prior (AdamW lr 3e-3, batch 32) on ``tokens`` (N, H, W), saved with its config at ``path``.
+    """Chapter 3's token prior (AdamW lr 3e-3, batch 32) on ``tokens`` (N, H, W), checkpointed at ``path``.
     In float32: this small transformer trains slower in bfloat16 on a CPU (``precision`` of :func:`train`)."""
     prior = TokenPrior(num_codes).to(tokens.device)
     popt = torch.optim.AdamW(prior.parameters(), lr=3e-3, weight_decay=0.01)
     train(minimize_step(lambda t: {"loss": prior.nll(t)}, popt), tokens, steps=steps, batch_size=32,
           state={"model": prior, "opt": popt}, checkpoint=path, desc=desc, precision="fp32")
-    save_config(path, prior)
 
 
 def load_ae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
     """Chapter 1's 2-D ConvAutoencoder (``ae.pt``), trained on grey images with the summed squared error."""
-    path, source = ckpt_dir / "ae.pt", "chapter 1"
-    if _try_load(lambda: _ae_from(path, device), path) is None:
-        path, source = ckpt_dir / "ae_quick.pt", "quick stand-in (chapter 1 not run)"
-        torch.manual_seed(0)
-        model = ConvAutoencoder(2).to(device)
-        _quick_train(model, lambda x: {"loss": ((model(x) - x) ** 2).flatten(1).sum(1).mean()}, x_train, steps, path,
-                     "AE (stand-in)")
-    return Loaded(_ae_from(path, device), checkpoint_seconds(path), source)
+    path = ckpt_dir / "ae.pt"
+    if _chapter_ran(1, path):
+        return Loaded(_from_chapter(1, path, ConvAutoencoder, device), checkpoint_seconds(path), "chapter 1")
+    path = _stand_in(ckpt_dir, "ae")
+    torch.manual_seed(0)
+    model = ConvAutoencoder(2).to(device)
+    _quick_train(model, lambda x: {"loss": ((model(x) - x) ** 2).flatten(1).sum(1).mean()}, x_train, steps, path,
+                 "AE (stand-in)")
+    return Loaded(load_model(path, device=device), checkpoint_seconds(path), "quick stand-in (chapter 1 not run)")
 
 
-def _ae_from(path: Path, device: torch.device | str) -> ConvAutoencoder:
-    state = load_checkpoint(path, map_location=device)["state"]["model"]
-    model = ConvAutoencoder(state["decoder_logits.fc.0.weight"].shape[1], state["encoder.net.0.weight"].shape[0])
-    load_state(model, state, path)
-    return model.to(device).eval()
-
-
-def load_vae_model(ckpt_dir: Path, x_train_binary: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
+def load_vae(ckpt_dir: Path, x_train_binary: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
     """Chapter 2's ConvVAE (``vae.pt``, 16-D latent, Bernoulli decoder on binarised images)."""
-    path, source = ckpt_dir / "vae.pt", "chapter 2"
-    if _try_load(lambda: load_vae(path, device), path) is None:
-        path, source = ckpt_dir / "vae_quick.pt", "quick stand-in (chapter 2 not run)"
-        torch.manual_seed(0)
-        model = ConvVAE(16).to(device)
-        _quick_train(model, lambda x: {"loss": neg_elbo(model, x)[0].mean()}, x_train_binary, steps, path,
-                     "VAE (stand-in)")
-    return Loaded(load_vae(path, device), checkpoint_seconds(path), source)
+    path = ckpt_dir / "vae.pt"
+    if _chapter_ran(2, path):
+        return Loaded(_from_chapter(2, path, ConvVAE, device), checkpoint_seconds(path), "chapter 2")
+    path = _stand_in(ckpt_dir, "vae")
+    torch.manual_seed(0)
+    model = ConvVAE(16).to(device)
+    _quick_train(model, lambda x: {"loss": neg_elbo(model, x)[0].mean()}, x_train_binary, steps, path,
+                 "VAE (stand-in)")
+    return Loaded(load_model(path, device=device), checkpoint_seconds(path), "quick stand-in (chapter 2 not run)")
 
 
 def load_vqvae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, prior_steps: int,
                device: torch.device | str) -> Loaded:
-    """Chapter 3's VQ-VAE (``vqvae.pt``) and its token prior (``vqvae_prior.pt``) in ``extra``.
+    """Chapter 3's VQ-VAE (``vqvae.pt``) and its token prior (``vqvae_prior.pt``) in ``prior``.
     ``train_seconds`` is the sum of both trainings."""
-    path, prior_path, source = ckpt_dir / "vqvae.pt", ckpt_dir / "vqvae_prior.pt", "chapter 3"
-    if _try_load(lambda: (load_model(path, device), load_model(prior_path, device)), path, prior_path) is None:
-        path, prior_path = ckpt_dir / "vqvae_quick.pt", ckpt_dir / "vqvae_prior_quick.pt"
-        source = "quick stand-in (chapter 3 not run)"
-        torch.manual_seed(0)
-        model = VQVAE(num_codes=64, code_dim=16).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    path, prior_path = ckpt_dir / "vqvae.pt", ckpt_dir / "vqvae_prior.pt"
+    if _chapter_ran(3, path, prior_path):
+        model, prior = _from_chapter(3, path, VQVAE, device), _from_chapter(3, prior_path, TokenPrior, device)
+        return Loaded(model, checkpoint_seconds(path) + checkpoint_seconds(prior_path), "chapter 3", prior=prior)
+    path, prior_path = _stand_in(ckpt_dir, "vqvae"), _stand_in(ckpt_dir, "vqvae_prior")
+    torch.manual_seed(0)
+    model = VQVAE(num_codes=64, code_dim=16).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
 
-        def vq_loss(x):
-            x_hat, _, stats = model(x)
-            recon = F.mse_loss(x_hat, x)
-            return {"loss": recon + stats["loss"], "recon": recon.detach(), "usage": stats["usage"]}
+    def vq_loss(x):
+        x_hat, _, stats = model(x)
+        recon = F.mse_loss(x_hat, x)
+        return {"loss": recon + stats["loss"], "recon": recon.detach(), "usage": stats["usage"]}
 
-        train(minimize_step(vq_loss, opt), x_train, steps=steps, batch_size=128, state={"model": model, "opt": opt},
-              checkpoint=path, desc="VQ-VAE (stand-in)")
-        save_config(path, model)
-        _quick_prior(tokenize_all(model.eval(), x_train), 64, prior_steps, prior_path, "token prior (stand-in)")
-    model, prior = load_model(path, device), load_model(prior_path, device)
-    return Loaded(model, checkpoint_seconds(path) + checkpoint_seconds(prior_path), source, extra=prior)
+    train(minimize_step(vq_loss, opt), x_train, steps=steps, batch_size=128, state={"model": model, "opt": opt},
+          checkpoint=path, desc="VQ-VAE (stand-in)")
+    _quick_prior(tokenize_all(model.eval(), x_train), 64, prior_steps, prior_path, "token prior (stand-in)")
+    return Loaded(load_model(path, device=device), checkpoint_seconds(path) + checkpoint_seconds(prior_path),
+                  "quick stand-in (chapter 3 not run)", prior=load_model(prior_path, device=device))
 
 
 def load_gan(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
     """Chapter 4's DCGAN generator (``gan.pt``, state ``"G"``), trained on images scaled to [-1, 1]. The stand-in
     uses chapter 4's recipe (G and D of width 32, BatchNorm in D, Adam 2e-4 with betas (0.5, 0.999), batch 64)."""
-    path, source = ckpt_dir / "gan.pt", "chapter 4"
-    if _try_load(lambda: load_generator(path, device), path) is None:
-        # "_v2": chapter 4's discriminator (BatchNorm after its second convolution, ``norm=True``); without it the
-        # stand-in collapsed (recall 0 at every temperature after 600 steps in the book profile)
-        path, source = ckpt_dir / "gan_quick_v2.pt", "quick stand-in (chapter 4 not run)"
-        torch.manual_seed(0)
-        G, D = Generator(64, width=32).to(device), Discriminator(width=32, norm=True).to(device)
-        opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
-        opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    path = ckpt_dir / "gan.pt"
+    if _chapter_ran(4, path):
+        return Loaded(_from_chapter(4, path, Generator, device, name="G"), checkpoint_seconds(path), "chapter 4")
+    # chapter 4's discriminator (BatchNorm after its second convolution, ``norm=True``); without it the stand-in
+    # collapsed (recall 0 at every temperature after 600 steps in the book profile)
+    path = _stand_in(ckpt_dir, "gan")
+    torch.manual_seed(0)
+    G, D = Generator(64, width=32).to(device), Discriminator(width=32, norm=True).to(device)
+    opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    state = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}
+    train(lambda batch: dcgan_step(G, D, opt_g, opt_d, batch[0]), x_train, steps=steps, batch_size=64,
+          state=state, checkpoint=path, desc="GAN (stand-in)")
+    return Loaded(load_model(path, "G", device), checkpoint_seconds(path), "quick stand-in (chapter 4 not run)")
 
-        state = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}
-        train(lambda batch: dcgan_step(G, D, opt_g, opt_d, batch[0]), x_train, steps=steps, batch_size=64,
-              state=state, checkpoint=path, desc="GAN (stand-in)")
-    return Loaded(load_generator(path, device), checkpoint_seconds(path), source)
 
-
-def load_vqgan_model(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, steps: int, prior_steps: int,
-                     device: torch.device | str, *, perceptual_net: nn.Module | None = None) -> Loaded:
-    """Chapter 5's VQ-GAN (``vqgan.pt``) and its token prior (``vqgan_prior.pt``) in ``extra``.
+def load_vqgan(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, steps: int, prior_steps: int,
+               device: torch.device | str, *, perceptual_net: nn.Module | None = None) -> Loaded:
+    """Chapter 5's VQ-GAN (``vqgan.pt``) and its token prior (``vqgan_prior.pt``) in ``prior``.
 
     ``train_seconds`` adds the VQ-VAE it started from (recorded by chapter 5 in ``vqgan_base.txt``), the
     adversarial fine-tuning and the prior. The stand-in starts from ``vqvae`` and fine-tunes it for ``steps`` steps
@@ -157,48 +175,46 @@ def load_vqgan_model(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, steps:
     perceptual network, :func:`perceptual_network` (loaded, or trained once, only when the stand-in is needed),
     never the metric network; ``perceptual_net`` replaces it (the tests pass an untrained one).
     """
-    path, prior_path, source = ckpt_dir / "vqgan.pt", ckpt_dir / "vqgan_prior.pt", "chapter 5"
-    base = math.nan
-    if _try_load(lambda: (load_vqgan(path, device), load_model(prior_path, device)), path, prior_path) is not None:
+    path, prior_path = ckpt_dir / "vqgan.pt", ckpt_dir / "vqgan_prior.pt"
+    if _chapter_ran(5, path, prior_path):
+        model, prior = _from_chapter(5, path, VQGAN, device), _from_chapter(5, prior_path, TokenPrior, device)
         marker = ckpt_dir / "vqgan_base.txt"
         base = float(marker.read_text().split()[-1]) if marker.exists() else math.nan
-    else:
-        # "_v2": the stand-in's perceptual loss moved from the metric network to the perceptual one
-        path, prior_path = ckpt_dir / "vqgan_quick_v2.pt", ckpt_dir / "vqgan_prior_quick_v2.pt"
-        source, base = "quick stand-in (chapter 5 not run)", 0.0
-        net = perceptual_network(device) if perceptual_net is None else perceptual_net
-        torch.manual_seed(0)
-        model = VQGAN.from_vqvae(vqvae).train()
-        opt_g = torch.optim.Adam(model.vq.parameters(), 2e-4, betas=(0.5, 0.9))
-        opt_d = torch.optim.Adam(model.disc.parameters(), 2e-4, betas=(0.5, 0.9))
+        return Loaded(model, base + checkpoint_seconds(path) + checkpoint_seconds(prior_path), "chapter 5",
+                      prior=prior)
+    path, prior_path = _stand_in(ckpt_dir, "vqgan"), _stand_in(ckpt_dir, "vqgan_prior")
+    net = perceptual_network(device) if perceptual_net is None else perceptual_net
+    torch.manual_seed(0)
+    model = VQGAN.from_vqvae(vqvae).train()
+    opt_g = torch.optim.Adam(model.vq.parameters(), 2e-4, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(model.disc.parameters(), 2e-4, betas=(0.5, 0.9))
 
-        def step_fn(disc_on: bool):
-            def step(batch):
-                x = batch[0]
-                x_hat, _, stats = model(x)
-                loss, parts = generator_objective(x, x_hat, stats["loss"], model.critic(x_hat), model.last_layer,
-                                                  net, disc_on=disc_on)
-                opt_g.zero_grad(set_to_none=True)
-                loss.backward()
-                opt_g.step()
-                if disc_on:
-                    loss_d = d_hinge_loss(model.critic(x), model.critic(x_hat.detach()))
-                    opt_d.zero_grad(set_to_none=True)
-                    loss_d.backward()
-                    opt_d.step()
-                    parts["loss_d"] = loss_d
-                return parts
-            return step
+    def step_fn(disc_on: bool):
+        def step(batch):
+            x = batch[0]
+            x_hat, _, stats = model(x)
+            loss, parts = generator_objective(x, x_hat, stats["loss"], model.critic(x_hat), model.last_layer,
+                                              net, disc_on=disc_on)
+            opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_g.step()
+            if disc_on:
+                loss_d = d_hinge_loss(model.critic(x), model.critic(x_hat.detach()))
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                opt_d.step()
+                parts["loss_d"] = loss_d
+            return parts
+        return step
 
-        state = {"model": model, "opt_g": opt_g, "opt_d": opt_d}
-        for stop, disc_on in ((steps // 3, False), (steps, True)):
-            train(step_fn(disc_on), x_train, steps=stop, batch_size=64, state=state, checkpoint=path,
-                  desc="VQ-GAN (stand-in)")
-        save_vqgan_config(path, model)
-        _quick_prior(tokenize_all(model.vq.eval(), x_train), model.num_codes, prior_steps, prior_path,
-                     "VQ-GAN prior (stand-in)")
-    model, prior = load_vqgan(path, device), load_model(prior_path, device)
-    return Loaded(model, base + checkpoint_seconds(path) + checkpoint_seconds(prior_path), source, extra=prior)
+    state = {"model": model, "opt_g": opt_g, "opt_d": opt_d}
+    for stop, disc_on in ((steps // 3, False), (steps, True)):
+        train(step_fn(disc_on), x_train, steps=stop, batch_size=64, state=state, checkpoint=path,
+              desc="VQ-GAN (stand-in)")
+    _quick_prior(tokenize_all(model.vq.eval(), x_train), model.num_codes, prior_steps, prior_path,
+                 "VQ-GAN prior (stand-in)")
+    return Loaded(load_model(path, device=device), checkpoint_seconds(path) + checkpoint_seconds(prior_path),
+                  "quick stand-in (chapter 5 not run)", prior=load_model(prior_path, device=device))
 
 
 # ----- samplers: n images in [0, 1] ------------------------------------------------------------------------------
@@ -228,7 +244,7 @@ def sample_gan(G: Generator, n: int, temperature: float = 1.0) -> torch.Tensor:
 @torch.no_grad()
 def fit_code_gaussian(ae: ConvAutoencoder, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean (k,) and Cholesky factor (k, k) of a Gaussian fitted to the AE's codes of ``images``."""
-    z = torch.cat([ae.encode(images[i:i + 1000]) for i in range(0, len(images), 1000)]).double()
+    z = apply_batched(ae.encode, images, 1000).double()
     cov = torch.cov(z.T) + 1e-6 * torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
     return z.mean(0).float(), torch.linalg.cholesky(cov).float()
 

@@ -8,6 +8,10 @@ Exact resume: batches depend only on ``(seed, step)`` (see :func:`genviz_utils.d
 and the checkpoint stores the torch RNG state, so ``train(steps=200)`` gives the same weights as
 ``train(steps=100)`` followed by ``train(steps=200)`` on the same checkpoint.
 
+Rebuilding: every checkpoint also stores, under ``"configs"``, the class name and ``config`` (constructor arguments) of
+each module in ``state`` that has one (every course model does), so that
+:func:`genviz_utils.models.registry.load_model` rebuilds the model from the file alone.
+
 Mixed precision: with ``precision="auto"`` (the default) the step runs under ``torch.autocast`` in bfloat16 where
 the hardware multiplies bfloat16 natively (x86 CPUs with AVX512-BF16 or AMX, NVIDIA GPUs from Ampere on), and in
 plain float32 everywhere else. Convolutions and matrix products then take bfloat16 inputs, while weights and optimizer
@@ -78,6 +82,12 @@ def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def model_configs(state: Mapping[str, Stateful]) -> dict[str, dict]:
+    """``{name: {"class": class name, "args": config}}`` for every module in ``state`` that has a ``config``."""
+    return {name: {"class": type(obj).__name__, "args": dict(obj.config)} for name, obj in state.items()
+            if isinstance(obj, torch.nn.Module) and isinstance(getattr(obj, "config", None), Mapping)}
 
 
 def _as_floats(losses: Mapping[str, float | torch.Tensor]) -> dict[str, float]:
@@ -166,7 +176,9 @@ def train(
         data: one tensor or a tuple of tensors with the same first dimension, already on the device.
         steps: total number of optimisation steps (a resumed run continues up to this number).
         state: the modules and optimizers to checkpoint, by name.
-        checkpoint: file to write every ``checkpoint_every`` steps and at the end; resumed from if it exists.
+        checkpoint: file to write every ``checkpoint_every`` steps and at the end; resumed from if it exists. It
+            holds the states, the random number generator state, the history, the step and the modules' configs
+            (see :func:`model_configs`).
         precision: ``"auto"``, ``"bf16"`` or ``"fp32"``: the arithmetic of the step (see :func:`autocast`).
 
     On a CPU the modules in ``state`` are put into the faster memory layout of :func:`fast_layout` first. Freed
@@ -179,7 +191,8 @@ def train(
     amp = autocast(tensors[0].device, precision)   # checked before any work is done
     fast_layout(*(obj for obj in state.values() if isinstance(obj, torch.nn.Module)))
     keep_freed_memory()
-    history, start = History(), 0
+    history, start, saved = History(), 0, None
+    configs = model_configs(state)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and resume and ckpt.exists():
         saved = load_checkpoint(ckpt)
@@ -198,6 +211,7 @@ def train(
             save_checkpoint(ckpt, {
                 "state": {k: v.state_dict() for k, v in state.items()},
                 "rng": _rng_state(), "history": history.state_dict(), "step": step, "seed": seed,
+                "configs": configs,
             })
 
     t0 = time.perf_counter() - history.seconds
@@ -226,4 +240,8 @@ def train(
     history.seconds = time.perf_counter() - t0
     if start < steps:
         save(steps)
+    elif saved is not None and saved.get("configs") != configs:
+        # a finished checkpoint without these configs (written by an older version of the course): its weights fit
+        # these modules (they were just loaded into them), so record the modules' configs and change nothing else
+        save_checkpoint(ckpt, {**saved, "configs": configs})
     return history

@@ -198,12 +198,12 @@ def token_editor(model: Tokenizer, image: torch.Tensor, *, cell: tuple[int, int]
 
 
 def _editor_box(model, tokens, base, cell, h, w, k):
-    import ipywidgets as W
+    import ipywidgets as widgets
 
-    row = W.IntSlider(value=cell[0], min=0, max=h - 1, description="row")
-    col = W.IntSlider(value=cell[1], min=0, max=w - 1, description="col")
-    code = W.IntSlider(value=int(tokens[0, cell[0], cell[1]]), min=0, max=k - 1, description="code")
-    out = W.Output()
+    row = widgets.IntSlider(value=cell[0], min=0, max=h - 1, description="row")
+    col = widgets.IntSlider(value=cell[1], min=0, max=w - 1, description="col")
+    code = widgets.IntSlider(value=int(tokens[0, cell[0], cell[1]]), min=0, max=k - 1, description="code")
+    out = widgets.Output()
 
     def redraw(_=None):
         c = (row.value, col.value)
@@ -225,4 +225,4 @@ def _editor_box(model, tokens, base, cell, h, w, k):
     for s in (row, col, code):
         s.observe(redraw, names="value")
     redraw()
-    return W.HBox([W.VBox([row, col, code]), out])
+    return widgets.HBox([widgets.VBox([row, col, code]), out])

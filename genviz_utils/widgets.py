@@ -74,11 +74,11 @@ def latent_explorer(
 
 
 def _slider_box(decode, names, lim, device):
-    import ipywidgets as W
+    import ipywidgets as widgets
 
-    sliders = [W.FloatSlider(value=0.0, min=-lim, max=lim, step=lim / 50, description=n, continuous_update=True)
+    sliders = [widgets.FloatSlider(value=0.0, min=-lim, max=lim, step=lim / 50, description=n, continuous_update=True)
                for n in names]
-    out = W.Output()
+    out = widgets.Output()
 
     def redraw(_=None):
         img = _decode_one(decode, [s.value for s in sliders], device)
@@ -92,7 +92,7 @@ def _slider_box(decode, names, lim, device):
     for s in sliders:
         s.observe(redraw, names="value")
     redraw()
-    return W.HBox([W.VBox(sliders), out])
+    return widgets.HBox([widgets.VBox(sliders), out])
 
 
 def interpolation_explorer(
@@ -119,10 +119,10 @@ def interpolation_explorer(
     plt.show()
     if not (interactive and has_ipywidgets()):
         return None
-    import ipywidgets as W
+    import ipywidgets as widgets
 
-    t = W.FloatSlider(value=0.5, min=0, max=1, step=0.01, description="t")
-    out = W.Output()
+    t = widgets.FloatSlider(value=0.5, min=0, max=1, step=0.01, description="t")
+    out = widgets.Output()
 
     def redraw(_=None):
         z = (1 - t.value) * z_a + t.value * z_b
@@ -136,4 +136,4 @@ def interpolation_explorer(
 
     t.observe(redraw, names="value")
     redraw()
-    return W.VBox([t, out])
+    return widgets.VBox([t, out])

@@ -187,25 +187,26 @@ def test_model_zoo_stand_ins_and_samplers(tmp_path, monkeypatch):
 
     x = load_images("fashion-mnist", "train", limit=256).images
     ae = zoo.load_ae(tmp_path, x, 2, "cpu")
-    vae = zoo.load_vae_model(tmp_path, torch.bernoulli(x), 2, "cpu")
+    vae = zoo.load_vae(tmp_path, torch.bernoulli(x), 2, "cpu")
     vq = zoo.load_vqvae(tmp_path, x, 2, 2, "cpu")
     gan = zoo.load_gan(tmp_path, x, 2, "cpu")
     asked = []                            # the VQ-GAN stand-in's coach must be chapter 5's, not the metric network
     monkeypatch.setattr(features, "feature_extractor", lambda device, **kw: asked.append(kw) or
                         FMNISTClassifier().eval().requires_grad_(False))   # untrained: only the plumbing is tested
-    vqgan = zoo.load_vqgan_model(tmp_path, x, vq.model, 3, 2, "cpu")
+    vqgan = zoo.load_vqgan(tmp_path, x, vq.model, 3, 2, "cpu")
     assert asked == [{"steps": zoo.perceptual_steps(), "augment": True, "seed": 1}]
     assert zoo.perceptual_steps is features.perceptual_steps and zoo.perceptual_network is features.perceptual_network
     assert [features.perceptual_steps(get_profile(p)) for p in ("smoke", "book", "full")] == [150, 500, 1_500]
     assert features.PERCEPTUAL_SEED == 1
     assert all("stand-in" in m.source and m.train_seconds > 0 for m in (ae, vae, vq, gan, vqgan))
-    assert vqgan.model.num_codes == vq.model.num_codes and (tmp_path / "vqgan_quick_v2.pt").exists()
-    assert (tmp_path / "gan_quick_v2.pt").exists() and not (tmp_path / "gan.pt").exists()
-    assert not (tmp_path / "gan_quick.pt").exists()          # the old recipe's file is never written (or reused)
+    assert vqgan.model.num_codes == vq.model.num_codes and (tmp_path / "vqgan_quick_v3.pt").exists()
+    assert (tmp_path / "gan_quick_v3.pt").exists() and not (tmp_path / "gan.pt").exists()
+    assert not (tmp_path / "gan_quick_v2.pt").exists()       # an older stand-in's file is never written (or reused)
+    assert all(not m.model.training for m in (ae, vae, vq, gan, vqgan)) and not vq.prior.training
     mean, chol = zoo.fit_code_gaussian(ae.model, x)
     for imgs in (zoo.sample_ae_gaussian(ae.model, mean, chol, 5), zoo.sample_vae(vae.model, 5),
-                 zoo.sample_vqvae(vq.model, vq.extra, 5), zoo.sample_gan(gan.model, 5, temperature=0.5),
-                 zoo.sample_vqvae(vqgan.model, vqgan.extra, 5)):
+                 zoo.sample_vqvae(vq.model, vq.prior, 5), zoo.sample_gan(gan.model, 5, temperature=0.5),
+                 zoo.sample_vqvae(vqgan.model, vqgan.prior, 5)):
         assert imgs.shape == (5, 1, 28, 28) and 0 <= imgs.min() and imgs.max() <= 1
     assert zoo.load_ae(tmp_path, x, 2, "cpu").source.startswith("quick")   # reloaded, not retrained
 

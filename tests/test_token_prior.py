@@ -97,7 +97,7 @@ def test_sampling_never_reruns_the_prefix(monkeypatch):
 
     prior = _random_prior()
     widths = []
-    real_step = vq.Block.step
+    real_step = vq.TransformerBlock.step
 
     def counting_step(self, x, cache, t):
         widths.append(x.shape[1])
@@ -106,8 +106,8 @@ def test_sampling_never_reruns_the_prefix(monkeypatch):
     def no_forward(*args, **kwargs):
         raise AssertionError("sample() ran the whole prefix through the network")
 
-    monkeypatch.setattr(vq.Block, "step", counting_step)
-    monkeypatch.setattr(vq.Block, "forward", no_forward)
+    monkeypatch.setattr(vq.TransformerBlock, "step", counting_step)
+    monkeypatch.setattr(vq.TransformerBlock, "forward", no_forward)
     monkeypatch.setattr(TokenPrior, "forward", no_forward)
     prior.sample(5, generator=torch.Generator().manual_seed(0))
     assert widths == [1] * (prior.seq_len * len(prior.blocks))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from genviz_utils.diagrams import COLORS, Block, draw_pipeline
+from genviz_utils.diagrams import COLORS, Box, draw_pipeline
 from genviz_utils.models.ae import ConvAutoencoder
 from genviz_utils.training import History
 from genviz_utils.viz import (
@@ -175,8 +175,8 @@ def test_interpolation_explorer_shape_mismatch():
 # --- diagrams --------------------------------------------------------------------------------------------
 
 def test_draw_pipeline_returns_a_figure():
-    blocks = [Block("x", "data"), Block("encoder", "net", "shrink"), Block("z", "latent", sub="2-D"),
-              Block("decoder", "net", "grow"), Block("loss", "unknown-kind")]
+    blocks = [Box("x", "data"), Box("encoder", "net", "shrink"), Box("z", "latent", sub="2-D"),
+              Box("decoder", "net", "grow"), Box("loss", "unknown-kind")]
     fig = draw_pipeline(blocks, title="AE", notes=[(0, 3, "MSE")])
     assert isinstance(fig, plt.Figure)
     (ax,) = fig.axes
@@ -189,8 +189,8 @@ def test_draw_pipeline_returns_a_figure():
 
 
 def test_draw_pipeline_without_notes_is_shorter():
-    a = draw_pipeline([Block("x"), Block("y")])
-    b = draw_pipeline([Block("x"), Block("y")], notes=[(0, 1, "n")])
+    a = draw_pipeline([Box("x"), Box("y")])
+    b = draw_pipeline([Box("x"), Box("y")], notes=[(0, 1, "n")])
     assert a.get_size_inches()[1] < b.get_size_inches()[1]
 
 

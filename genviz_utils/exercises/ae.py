@@ -20,8 +20,8 @@ def _same(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-6, rtol: float = 1e
 
 def check_per_image_error(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Passed:
     """``fn(x, x_hat)`` with (B, 1, 28, 28) inputs must return the (B,) squared errors ||x_i - x_hat_i||^2."""
-    g = torch.Generator().manual_seed(0)
-    x, x_hat = torch.rand(6, 1, 28, 28, generator=g), torch.rand(6, 1, 28, 28, generator=g)
+    rng = torch.Generator().manual_seed(0)
+    x, x_hat = torch.rand(6, 1, 28, 28, generator=rng), torch.rand(6, 1, 28, 28, generator=rng)
     diff = (x - x_hat).flatten(1)
     target = (diff ** 2).sum(1)
     out = call(fn, x, x_hat, name="per_image_error")
@@ -62,13 +62,13 @@ def _reference_angles(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
 
 def check_principal_angles(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Passed:
     """``fn(A, B)`` with (d, k) inputs must return the k principal angles in degrees, ascending."""
-    g = torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
     d, k = 12, 3
     # Columns of different lengths, not orthogonal: a formula that skips (or half-does) the orthonormalisation
     # gives different numbers from the reference (scaled so that the un-orthonormalised cosines stay below 1).
     scale = torch.tensor([0.15, 0.3, 0.2], dtype=torch.float64)
-    A = torch.randn(d, k, generator=g, dtype=torch.float64) * scale
-    B = torch.randn(d, k, generator=g, dtype=torch.float64) * scale.flip(0)
+    A = torch.randn(d, k, generator=rng, dtype=torch.float64) * scale
+    B = torch.randn(d, k, generator=rng, dtype=torch.float64) * scale.flip(0)
     out = expect_tensor(call(fn, A, B, name="principal_angles"), (k,), "principal_angles")
     if not torch.isfinite(out).all():
         raise ExerciseFailed("some angles are NaN: arccos got a cosine outside [-1, 1]. The singular values of "
@@ -95,7 +95,7 @@ def check_principal_angles(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     if _same(ranked, ref, atol=1e-3) and not _same(out, ref, atol=1e-3):
         raise ExerciseFailed("the values are right but not sorted ascending; add .sort().values.")
     # Two bases of the same subspace: all angles must be 0 whatever the bases.
-    same = call(fn, A, A @ torch.randn(k, k, generator=g, dtype=torch.float64), name="principal_angles")
+    same = call(fn, A, A @ torch.randn(k, k, generator=rng, dtype=torch.float64), name="principal_angles")
     same = expect_tensor(same, (k,), "principal_angles")
     if not torch.isfinite(same).all():
         raise ExerciseFailed(
@@ -116,9 +116,10 @@ def check_principal_angles(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
 
 def check_pca_reconstruct(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Passed:
     """``fn(x, k)`` with x (N, D) must return the rank-k PCA reconstruction of x, shape (N, D)."""
-    g = torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
     n, dim, k = 200, 10, 3
-    x = torch.randn(n, dim, generator=g, dtype=torch.float64) @ torch.randn(dim, dim, generator=g, dtype=torch.float64)
+    x = (torch.randn(n, dim, generator=rng, dtype=torch.float64)
+         @ torch.randn(dim, dim, generator=rng, dtype=torch.float64))
     x = x + 5.0 + torch.arange(dim, dtype=torch.float64)  # a large mean, different per column
     out = expect_tensor(call(fn, x, k, name="pca_reconstruct"), (n, dim), "pca_reconstruct")
     if not torch.isfinite(out).all():
@@ -179,15 +180,15 @@ def check_pca_reconstruct(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Pa
     return passed("pca_reconstruct", f"k={k}")
 
 
-def _gaussian_pixels(batch: int, sigma: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+def _gaussian_pixels(batch: int, sigma: torch.Tensor, rng: torch.Generator) -> tuple[torch.Tensor, ...]:
     """Data whose exact denoiser and noisy score are known: every pixel x ~ N(m, s^2) independently, x_noisy =
     x + sigma * eps. Then E[x | x_noisy] = m + s^2 / (s^2 + sigma^2) (x_noisy - m) and the score of the noisy
     data is -(x_noisy - m) / (s^2 + sigma^2). ``sigma`` broadcasts against (B, 1, 28, 28).
     Returns (denoised, x_noisy, true score)."""
     s2 = 0.04
-    m = torch.rand(1, 1, 28, 28, generator=g, dtype=torch.float64)
-    x = m + s2 ** 0.5 * torch.randn(batch, 1, 28, 28, generator=g, dtype=torch.float64)
-    x_noisy = x + sigma * torch.randn(batch, 1, 28, 28, generator=g, dtype=torch.float64)
+    m = torch.rand(1, 1, 28, 28, generator=rng, dtype=torch.float64)
+    x = m + s2 ** 0.5 * torch.randn(batch, 1, 28, 28, generator=rng, dtype=torch.float64)
+    x_noisy = x + sigma * torch.randn(batch, 1, 28, 28, generator=rng, dtype=torch.float64)
     denoised = m + s2 / (s2 + sigma ** 2) * (x_noisy - m)
     return denoised, x_noisy, -(x_noisy - m) / (s2 + sigma ** 2)
 
@@ -195,14 +196,14 @@ def _gaussian_pixels(batch: int, sigma: torch.Tensor, g: torch.Generator) -> tup
 def check_score_from_denoiser(fn: Callable[[torch.Tensor, torch.Tensor, float | torch.Tensor], torch.Tensor]) -> Passed:
     """``fn(denoised, x_noisy, sigma)`` with (B, 1, 28, 28) images and ``sigma`` a float or a (B,) tensor must
     return Tweedie's score estimate (denoised - x_noisy) / sigma^2, shape (B, 1, 28, 28)."""
-    g = torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
     # B = 28 on purpose: a (B,) sigma divided into (B, 1, 28, 28) images without a reshape then broadcasts
     # silently along the image width instead of raising.
     batch = 28
-    for sigma in (0.3, 0.2 + 0.8 * torch.rand(batch, generator=g, dtype=torch.float64)):
+    for sigma in (0.3, 0.2 + 0.8 * torch.rand(batch, generator=rng, dtype=torch.float64)):
         per_image = isinstance(sigma, torch.Tensor)
         s = sigma.view(-1, 1, 1, 1) if per_image else torch.tensor(sigma, dtype=torch.float64)
-        denoised, x_noisy, true_score = _gaussian_pixels(batch, s, g)
+        denoised, x_noisy, true_score = _gaussian_pixels(batch, s, rng)
         out = expect_tensor(call(fn, denoised, x_noisy, sigma, name="score_from_denoiser"), (batch, 1, 28, 28),
                             "score_from_denoiser")
         if not torch.isfinite(out).all():

@@ -108,7 +108,7 @@ _MISTAKES: list[tuple[dict, str]] = [
 def _test_sets() -> dict[str, torch.Tensor]:
     """Sample sets on which the reference and each wrong reading in _MISTAKES give different counts."""
     c = ring_centers(8)
-    g = torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
     outward = c / c.norm(dim=1, keepdim=True)   # unit vectors pointing away from the ring's centre
     along = torch.stack([-outward[:, 1], outward[:, 0]], dim=1)   # unit vectors along the ring
 
@@ -116,8 +116,8 @@ def _test_sets() -> dict[str, torch.Tensor]:
         return (c[mode] + offset * outward[mode] + sideways * along[mode]).repeat(n, 1)
 
     sets = {
-        "all 8 modes": c[torch.arange(800) % 8] + 0.05 * torch.randn(800, 2, generator=g),
-        "3 modes": c[torch.arange(600) % 3] + 0.05 * torch.randn(600, 2, generator=g),
+        "all 8 modes": c[torch.arange(800) % 8] + 0.05 * torch.randn(800, 2, generator=rng),
+        "3 modes": c[torch.arange(600) % 3] + 0.05 * torch.randn(600, 2, generator=rng),
         # 1000 samples, 500 of them far from every centre (at the origin): 15 kept samples are 3% of the kept ones
         # but only 1.5% of all
         "half the samples far from the ring": torch.cat([torch.zeros(500, 2), at(0, 160), at(1, 160), at(2, 160),
@@ -126,7 +126,7 @@ def _test_sets() -> dict[str, torch.Tensor]:
         # > from >= apart
         "modes at 1.5, 2, 2.5, 4 and 10%": torch.cat([at(0, 15), at(1, 20), at(2, 25), at(3, 40), at(4, 100),
                                                        at(5, 800)]),
-        "points between modes": 0.01 * torch.randn(500, 2, generator=g),
+        "points between modes": 0.01 * torch.randn(500, 2, generator=rng),
     }
     # a mode off its centre by d (radially): kept for d < 0.15 only, so radii other than ~0.15 get it wrong
     for d in (0.09, 0.11, 0.13, 0.145, 0.155, 0.17, 0.28, 0.35, 0.6):
@@ -167,10 +167,10 @@ def check_count_modes(fn: Callable[[torch.Tensor, torch.Tensor], int]) -> Passed
 
 def _matrix(singular_values: list[float], rows: int, seed: int) -> torch.Tensor:
     """A (rows, len(singular_values)) float32 matrix with exactly these singular values (random singular vectors)."""
-    g = torch.Generator().manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
     cols = len(singular_values)
-    u, _ = torch.linalg.qr(torch.randn(rows, cols, generator=g, dtype=torch.float64))
-    v, _ = torch.linalg.qr(torch.randn(cols, cols, generator=g, dtype=torch.float64))
+    u, _ = torch.linalg.qr(torch.randn(rows, cols, generator=rng, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(cols, cols, generator=rng, dtype=torch.float64))
     return (u * torch.tensor(singular_values, dtype=torch.float64)) @ v.T
 
 

@@ -50,11 +50,12 @@ def _trace_sqrt_eig(a: torch.Tensor) -> float:
 
 def check_frechet_distance(fn: Callable[..., object]) -> Passed:
     """``fn(mu1, cov1, mu2, cov2)`` (float64 tensors (D,), (D, D)) must return the squared Frechet distance."""
-    g = torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
     d = 6
-    A, B = torch.randn(d, d, generator=g, dtype=torch.float64), torch.randn(d, d, generator=g, dtype=torch.float64)
+    A, B = torch.randn(d, d, generator=rng, dtype=torch.float64), torch.randn(d, d, generator=rng, dtype=torch.float64)
     c1, c2 = A @ A.T + 0.1 * torch.eye(d, dtype=torch.float64), B @ B.T + 0.1 * torch.eye(d, dtype=torch.float64)
-    mu1, mu2 = torch.randn(d, generator=g, dtype=torch.float64), 3 + torch.randn(d, generator=g, dtype=torch.float64)
+    mu1 = torch.randn(d, generator=rng, dtype=torch.float64)
+    mu2 = 3 + torch.randn(d, generator=rng, dtype=torch.float64)
     name = "frechet_distance"
     out = _number(call(fn, mu1, c1, mu2, c2, name=name), name)
     ref = frechet_distance(mu1, c1, mu2, c2)
@@ -131,11 +132,11 @@ def _precision_mistakes(real: torch.Tensor, fake: torch.Tensor, k: int) -> list[
 
 def check_precision(fn: Callable[..., object]) -> Passed:
     """``fn(real, fake, k=3)`` with features (N, D), (M, D) must return the k-NN precision of ``fake``."""
-    g = torch.Generator().manual_seed(0)
-    real = torch.randn(300, 4, generator=g, dtype=torch.float64)
+    rng = torch.Generator().manual_seed(0)
+    real = torch.randn(300, 4, generator=rng, dtype=torch.float64)
     # fakes: half near the data, half far away; the true precision is about 0.5, the recall much lower
-    fake = torch.cat([0.5 * torch.randn(100, 4, generator=g, dtype=torch.float64),
-                      6 + torch.randn(100, 4, generator=g, dtype=torch.float64)])
+    fake = torch.cat([0.5 * torch.randn(100, 4, generator=rng, dtype=torch.float64),
+                      6 + torch.randn(100, 4, generator=rng, dtype=torch.float64)])
     # a lattice where some fakes lie exactly on a ball's boundary (distances are small integers, exact in float64)
     lattice = torch.arange(10, dtype=torch.float64)[:, None]
     on_edge = torch.tensor([[12.0], [-3.0], [4.5], [13.0], [20.0]], dtype=torch.float64)
@@ -168,13 +169,13 @@ def check_precision(fn: Callable[..., object]) -> Passed:
 def check_psnr(fn: Callable[..., object]) -> Passed:
     """``fn(x, x_hat)`` with images in [0, 1] must return 10 log10(1 / MSE) in dB, the MSE over all pixels of the
     batch (not the mean of per-image PSNRs)."""
-    g = torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
     # pixels in [0.1, 0.8] and reconstructions in [0, 0.9], not clamped: neither reaches the peak 1, so an answer
     # that takes the peak from the images (x.max(), or the max over both) gives a different number
-    x = 0.1 + 0.7 * torch.rand(4, 1, 28, 28, generator=g)
+    x = 0.1 + 0.7 * torch.rand(4, 1, 28, 28, generator=rng)
     # the four images are reconstructed with different errors, so that the conventions give different numbers
     scale = torch.tensor([0.02, 0.05, 0.08, 0.1]).view(4, 1, 1, 1)
-    x_hat = x + scale * (2 * torch.rand(x.shape, generator=g) - 1)
+    x_hat = x + scale * (2 * torch.rand(x.shape, generator=rng) - 1)
     name = "psnr"
     out = _number(call(fn, x, x_hat, name=name), name)
     ref = psnr(x, x_hat)

@@ -12,8 +12,8 @@ from . import ExerciseFailed, Passed, call, expect_close, expect_number, expect_
 
 def check_gaussian_kl(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Passed:
     """``fn(mu, logvar)`` with (B, D) inputs must return KL(N(mu, e^logvar) || N(0, I)) per example, (B,)."""
-    g = torch.Generator().manual_seed(0)
-    mu, logvar = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
+    rng = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(5, 3, generator=rng), torch.randn(5, 3, generator=rng)
     ref = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)
     out = call(fn, mu, logvar, name="gaussian_kl")
     if isinstance(out, torch.Tensor) and out.shape == (3,):
@@ -39,8 +39,8 @@ def check_reparameterize(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor]
     """``fn(mu, logvar, eps)`` must return z = mu + sigma * eps with sigma = exp(logvar / 2), differentiable in
     both inputs: dz/dmu = 1 and dz/dlogvar = sigma * eps / 2 (a detached sigma would freeze the encoder's
     variances, so the gradient w.r.t. logvar is checked, not only the values)."""
-    g = torch.Generator().manual_seed(1)
-    mu, logvar, eps = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    rng = torch.Generator().manual_seed(1)
+    mu, logvar, eps = (torch.randn(4, 3, generator=rng) for _ in range(3))   # drawn in this order
     mu.requires_grad_(True)
     logvar.requires_grad_(True)
     z = expect_tensor(call(fn, mu, logvar, eps, name="reparameterize"), (4, 3), "reparameterize")
@@ -72,8 +72,8 @@ def check_reparameterize(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor]
 
 def check_iwae(fn: Callable[[torch.Tensor], torch.Tensor]) -> Passed:
     """``fn(log_w)`` with log-weights (K, B) must return the IWAE bound log (1/K) sum_k w_k, shape (B,)."""
-    g = torch.Generator().manual_seed(2)
-    log_w = 50 * torch.randn(8, 3, generator=g) - 300   # large magnitudes: exp() would underflow
+    rng = torch.Generator().manual_seed(2)
+    log_w = 50 * torch.randn(8, 3, generator=rng) - 300   # large magnitudes: exp() would underflow
     ref = torch.logsumexp(log_w, 0) - math.log(8)
     out = call(fn, log_w, name="iwae")
     if isinstance(out, torch.Tensor) and out.shape == (8,):
@@ -88,7 +88,7 @@ def check_iwae(fn: Callable[[torch.Tensor], torch.Tensor]) -> Passed:
         raise ExerciseFailed("you forgot to divide by K: subtract log K from the logsumexp.")
     # log-weights within 3 nats of each other: no single weight dominates, so the largest log-weight alone
     # (max - log K) misses logsumexp - log K by about a nat here, while with the spread above it is nearly right
-    close_w = -300 - 3 * torch.rand(8, 3, generator=g)
+    close_w = -300 - 3 * torch.rand(8, 3, generator=rng)
     close_ref = torch.logsumexp(close_w, 0) - math.log(8)
     close_out = expect_tensor(call(fn, close_w, name="iwae"), (3,), "iwae")
     top = close_w.max(0).values

@@ -34,9 +34,9 @@ def check_hinge_losses(d_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
                        g_fn: Callable[[torch.Tensor], torch.Tensor]) -> Passed:
     """``d_fn(real_logits, fake_logits)`` and ``g_fn(fake_logits)``, logits of any shape (e.g. (B, 7, 7) patch
     maps), must return the hinge losses of discriminator and generator, averaged over all logits."""
-    g = torch.Generator().manual_seed(0)
-    real = torch.randn(4, 7, 7, generator=g) * 2 + 0.5     # some beyond the margin (> 1), some wrong (< 0)
-    fake = torch.randn(4, 7, 7, generator=g) * 2 - 0.5
+    rng = torch.Generator().manual_seed(0)
+    real = torch.randn(4, 7, 7, generator=rng) * 2 + 0.5     # some beyond the margin (> 1), some wrong (< 0)
+    fake = torch.randn(4, 7, 7, generator=rng) * 2 - 0.5
     out = _scalar(call(d_fn, real, fake, name="d_hinge"), "d_hinge")
     ref = d_hinge_loss(real, fake)
     if _close(out, F.relu(1 + real).mean() + F.relu(1 - fake).mean()):
@@ -95,9 +95,9 @@ def check_perceptual_loss(fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], 
     the sum over layers conv1, conv2, conv3 of the squared difference of unit-normalised channel vectors, summed
     over channels and averaged over positions. ``net`` defaults to an untrained classifier of the same shape."""
     net = net if net is not None else _random_feature_net()
-    g = torch.Generator().manual_seed(1)
-    x = torch.rand(5, 1, 28, 28, generator=g)
-    x_hat = (x + 0.3 * torch.randn(5, 1, 28, 28, generator=g)).clamp(0, 1).requires_grad_(True)
+    rng = torch.Generator().manual_seed(1)
+    x = torch.rand(5, 1, 28, 28, generator=rng)
+    x_hat = (x + 0.3 * torch.randn(5, 1, 28, 28, generator=rng)).clamp(0, 1).requires_grad_(True)
     out = call(fn, net, x, x_hat, name="perceptual")
     if net.training:                           # before the values: batch statistics would give a misleading message
         net.eval()
@@ -163,10 +163,10 @@ def check_perceptual_loss(fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], 
 
 def _tiny_graph(seed: int, gan_scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A last layer W (2, 3) between fixed features h (8, 3) and outputs y = h W^T (8, 2); two losses of W."""
-    g = torch.Generator().manual_seed(seed)
-    h, target = torch.randn(8, 3, generator=g), torch.randn(8, 2, generator=g)
-    w = torch.randn(2, 3, generator=g).requires_grad_(True)
-    a = torch.randn(2, generator=g)
+    rng = torch.Generator().manual_seed(seed)
+    h, target = torch.randn(8, 3, generator=rng), torch.randn(8, 2, generator=rng)
+    w = torch.randn(2, 3, generator=rng).requires_grad_(True)
+    a = torch.randn(2, generator=rng)
     y = h @ w.t()
     rec = (y - target).pow(2).mean()
     gan = -gan_scale * (y @ a).mean()              # a linear "critic" D(y) = a . y, hinge generator loss -D
@@ -278,8 +278,8 @@ def check_adaptive_weight(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor
 def check_top_k(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Passed:
     """``fn(logits, k)`` with logits (B, K) must return new logits where all but the k largest of each row are
     -inf (the kept ones unchanged), without modifying its input; k >= K changes nothing."""
-    g = torch.Generator().manual_seed(0)
-    logits = torch.randn(6, 12, generator=g) * 3
+    rng = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 12, generator=rng) * 3
     logits[3] += 20                                  # one row far above the others: thresholds are per row
     original = logits.clone()
     for k in (1, 3, 12, 20):

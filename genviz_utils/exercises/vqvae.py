@@ -15,8 +15,8 @@ from . import ExerciseFailed, call, expect_close, expect_tensor, passed
 
 
 def _example(seed: int = 0, b: int = 3, d: int = 4, h: int = 5, w: int = 6, k: int = 10):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(b, d, h, w, generator=g), torch.randn(k, d, generator=g)
+    rng = torch.Generator().manual_seed(seed)
+    return torch.randn(b, d, h, w, generator=rng), torch.randn(k, d, generator=rng)
 
 
 class _LargestAllocation(TorchDispatchMode):

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 
-def _check_images(x: torch.Tensor) -> None:
+def check_images(x: torch.Tensor) -> None:
+    """Raise a ValueError that names the fix unless ``x`` is a batch of 28x28 grey images, (B, 1, 28, 28)."""
     if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
         raise ValueError(
             f"expected images of shape (B, 1, 28, 28), got {tuple(x.shape)}. "
@@ -27,7 +28,7 @@ class ConvEncoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_images(x)
+        check_images(x)
         return self.net(x)
 
 
@@ -50,18 +51,25 @@ class ConvDecoder(nn.Module):
 
 
 class ConvAutoencoder(nn.Module):
-    """Encoder g_phi: (B, 1, 28, 28) -> (B, latent_dim); decoder f_theta: back to (B, 1, 28, 28) in [0, 1]."""
+    """Encoder g_phi: (B, 1, 28, 28) -> (B, latent_dim); decoder f_theta: back to (B, 1, 28, 28) in [0, 1].
+
+    ``config`` holds the constructor arguments; :func:`genviz_utils.training.train` stores it in every checkpoint, so
+    :func:`genviz_utils.models.registry.load_model` rebuilds the model (as for every course model).
+    """
 
     def __init__(self, latent_dim: int = 2, width: int = 32):
         super().__init__()
         self.latent_dim = latent_dim
+        self.config = dict(latent_dim=latent_dim, width=width)
         self.encoder = ConvEncoder(latent_dim, width)
         self.decoder_logits = ConvDecoder(latent_dim, width)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, 1, 28, 28) -> codes z (B, latent_dim)."""
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes z (B, latent_dim) -> images (B, 1, 28, 28) in [0, 1]."""
         # a sigmoid keeps pixels in [0, 1], the range of the data
         return torch.sigmoid(self.decoder_logits(z))
 

@@ -2,21 +2,19 @@
 
 1. Losses written on the discriminator's logits (saturating, non-saturating, hinge).
 2. A DCGAN sized for a CPU: :class:`Generator`, :class:`Discriminator` (optionally spectral-normed, optionally a
-   PatchGAN that returns one logit per patch), built from :func:`conv_block`.
-3. Checkpoints that carry the constructor arguments: :func:`save_gan_config`, :func:`load_gan`.
-4. The 2-D toy: a ring of Gaussians, its sampler and the mode counter.
+   PatchGAN that returns one logit per patch), built from :func:`conv_block`; one training step,
+   :func:`dcgan_step`. Each keeps its constructor arguments in ``config``, which every checkpoint of
+   :func:`genviz_utils.training.train` stores, so :func:`genviz_utils.models.registry.load_model` rebuilds it.
+3. The 2-D toy: a ring of Gaussians, its sampler and the mode counter.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from ..checkpoint import load_checkpoint, load_state, save_checkpoint
 
 # ----- losses, all written on the discriminator's logits l = log D / (1 - D) -----------------------------------
 
@@ -125,38 +123,6 @@ def dcgan_step(G: Generator, D: Discriminator, opt_g: torch.optim.Optimizer, opt
     loss_g.backward()
     opt_g.step()
     return {"loss_d": loss_d, "loss_g": loss_g}
-
-
-def save_gan_config(path: str | Path, G: Generator, D: Discriminator) -> None:
-    """Add both models' constructor arguments to the checkpoint that ``train`` wrote at ``path``."""
-    ckpt = load_checkpoint(path)
-    ckpt["config"] = {"G": dict(G.config), "D": dict(D.config)}
-    save_checkpoint(path, ckpt)
-
-
-def load_gan(path: str | Path, device: torch.device | str = "cpu") -> tuple[Generator, Discriminator]:
-    """Rebuild (G, D) in eval mode from a checkpoint written by ``train(..., state={"G": G, "D": D, ...})``
-    and :func:`save_gan_config`."""
-    ckpt = load_checkpoint(path, map_location=device)
-    if "config" not in ckpt:
-        raise ValueError(f"{path} has no model config; run the GAN chapter (it calls save_gan_config) first.")
-    G = Generator(**ckpt["config"]["G"]).to(device)
-    D = Discriminator(**ckpt["config"]["D"]).to(device)
-    load_state(G, ckpt["state"]["G"], path)
-    load_state(D, ckpt["state"]["D"], path)
-    return G.eval(), D.eval()
-
-
-def load_generator(path: str | Path, device: torch.device | str = "cpu") -> Generator:
-    """Rebuild the generator from a checkpoint written by ``train(..., state={"G": G, ...})`` (with or without
-    :func:`save_gan_config`: the sizes are read from the weights when the config is missing)."""
-    ckpt = load_checkpoint(path, map_location=device)
-    state = ckpt["state"]["G"]
-    config = ckpt.get("config", {}).get("G") or dict(z_dim=state["fc.0.weight"].shape[1],
-                                                       width=state["net.3.weight"].shape[0])
-    model = Generator(**config).to(device)
-    load_state(model, state, path)
-    return model.eval()
 
 
 # ----- the 2-D toy: a ring of Gaussians ---------------------------------------------------------------------------

@@ -5,14 +5,13 @@ and the importance-weighted bound (IWAE). All log-likelihoods are in nats, per i
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import CheckpointError, load_checkpoint, load_state
-from .ae import ConvDecoder, ConvEncoder, _check_images
+from ..runtime import apply_batched
+from .ae import ConvDecoder, ConvEncoder, check_images
 
 
 class ConvVAE(nn.Module):
@@ -22,31 +21,24 @@ class ConvVAE(nn.Module):
     ``decoder_logits`` (a module): (B, latent_dim) -> Bernoulli **logits** (B, 1, 28, 28), for the likelihood.
     ``decode``: (B, latent_dim) -> Bernoulli **means** (probabilities) in [0, 1], for pictures; the same
     convention as chapter 1's ``ConvAutoencoder.decode``.
-    The constructor arguments travel in the state dict (``config``), so :func:`load_vae` rebuilds the model.
+    ``config`` holds the constructor arguments; :func:`genviz_utils.training.train` stores it in every checkpoint, so
+    :func:`genviz_utils.models.registry.load_model` rebuilds the model.
     """
 
     def __init__(self, latent_dim: int = 16, width: int = 32):
         super().__init__()
         self.latent_dim, self.width = latent_dim, width
+        self.config = dict(latent_dim=latent_dim, width=width)
         self.encoder = ConvEncoder(2 * latent_dim, width)
         self.decoder_logits = ConvDecoder(latent_dim, width)
 
-    @property
-    def config(self) -> dict[str, int]:
-        return {"latent_dim": self.latent_dim, "width": self.width}
-
-    def get_extra_state(self) -> dict[str, int]:   # saved as "_extra_state" in state_dict()
-        return self.config
-
-    def set_extra_state(self, state: dict[str, int]) -> None:
-        if state != self.config:
-            raise RuntimeError(f"checkpoint holds a ConvVAE{state}, this model is ConvVAE{self.config}")
-
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (B, 1, 28, 28) -> (mu, logvar) of q(z|x), each (B, latent_dim)."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents z (B, latent_dim) -> Bernoulli means (B, 1, 28, 28) in [0, 1]."""
         return torch.sigmoid(self.decoder_logits(z))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -76,7 +68,7 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
 def neg_elbo(model: ConvVAE, x: torch.Tensor, beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One-sample estimate of -ELBO = -E_q log p(x|z) + beta * KL(q || p(z)), per example.
     Returns (loss (B,), reconstruction term (B,), KL (B,))."""
-    _check_images(x)
+    check_images(x)
     logits, mu, logvar = model(x)
     rec = -bernoulli_log_likelihood(logits, x)
     kl = gaussian_kl(mu, logvar)
@@ -93,11 +85,11 @@ def iwae_bound(model: ConvVAE, x: torch.Tensor, k: int, batch: int = 4096) -> to
     (L_1 is the ELBO). x: (B, 1, 28, 28) binary -> (B,) nats.
 
     Memory-safe: the decoder never sees more than ``batch`` images at once (images and samples are chunked)."""
-    _check_images(x)
+    check_images(x)
     if k < 1:
         raise ValueError(f"k must be a positive number of importance samples, got {k}.")
     if x.shape[0] > batch:
-        return torch.cat([iwae_bound(model, xb, k, batch) for xb in x.split(batch)])
+        return apply_batched(lambda xb: iwae_bound(model, xb, k, batch), x, batch)
     mu, logvar = model.encode(x)
     per_pass = max(1, batch // x.shape[0])                                      # samples per decoder pass
     log_w = []
@@ -116,14 +108,3 @@ def iwae_bound(model: ConvVAE, x: torch.Tensor, k: int, batch: int = 4096) -> to
 def nats_to_bits_per_dim(nats: float, dims: int = 784) -> float:
     return nats / (dims * math.log(2))
 
-
-def load_vae(path: str | Path, device: torch.device | str = "cpu") -> ConvVAE:
-    """Rebuild a ConvVAE from a checkpoint written by ``train(..., state={"model": vae, ...})``, e.g.
-    ``load_vae(checkpoint_dir(P.name) / "vae.pt")``. The constructor arguments come from the stored config."""
-    state = load_checkpoint(path, map_location=device)["state"]["model"]
-    config = state.get("_extra_state")
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{path} holds no ConvVAE config; it was not written from a ConvVAE. Train it again.")
-    model = ConvVAE(**config).to(device)
-    load_state(model, state, path)
-    return model.eval()

@@ -5,12 +5,15 @@ Read top to bottom:
 1. :func:`nearest_codes`, :func:`straight_through`, :func:`vq_losses` -- the three ideas of the chapter.
 2. :func:`codebook_usage`, :func:`perplexity` -- codebook health.
 3. :class:`VectorQuantizer` -- the layer: nearest neighbour + straight-through + losses, with optional EMA
-   codebook updates, data initialisation and dead-code restart.
+   codebook updates, data initialisation and dead-code restart (both take encoder outputs from
+   :func:`sample_rows`).
 4. :class:`VQVAE` -- conv encoder to a 7x7 grid of D-dim vectors, quantizer, conv decoder.
 5. :class:`TokenPrior` -- a tiny causal transformer over the token grid (train with :meth:`TokenPrior.nll`,
    generate with :meth:`TokenPrior.sample`, one token at a time with a :class:`KVCache`, optionally truncated by
-   :func:`top_k_filter`).
-6. :func:`save_config` / :func:`load_model` -- checkpoints that carry their constructor arguments.
+   :func:`top_k_filter`), built from :class:`TransformerBlock`.
+
+:class:`VQVAE` and :class:`TokenPrior` keep their constructor arguments in ``config``, which every checkpoint of
+:func:`genviz_utils.training.train` stores, so :func:`genviz_utils.models.registry.load_model` rebuilds them.
 
 Shapes: images (B, 1, 28, 28); encoder output z_e (B, D, H, W); token map (B, H, W) of int64 in [0, K).
 """
@@ -19,13 +22,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import load_checkpoint, load_state, save_checkpoint
+from ..runtime import apply_batched, eval_mode
+from .ae import check_images
 
 # ----------------------------------------------------------------------------------------------------------
 # 1. The three ideas
@@ -156,7 +159,7 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _data_init(self, flat: torch.Tensor) -> None:
-        self.codebook.data.copy_(flat[_pick(flat.shape[0], self.num_codes, flat.device)])
+        self.codebook.data.copy_(sample_rows(flat, self.num_codes))
         if self.ema:
             self.embed_sum.copy_(self.codebook * self.cluster_size[:, None])
         self.initialised.fill_(True)
@@ -176,18 +179,19 @@ class VectorQuantizer(nn.Module):
             dead = self.cluster_size < self.dead_threshold
             n_dead = int(dead.sum())
             if n_dead:
-                pick = _pick(flat.shape[0], n_dead, flat.device)
-                self.codebook.data[dead] = flat[pick]
+                rows = sample_rows(flat, n_dead)
+                self.codebook.data[dead] = rows
                 self.cluster_size[dead] = 2 * self.dead_threshold   # a grace period before the next restart
                 if self.ema:
-                    self.embed_sum[dead] = flat[pick] * self.cluster_size[dead, None]
+                    self.embed_sum[dead] = rows * self.cluster_size[dead, None]
 
 
-def _pick(n: int, k: int, device: torch.device) -> torch.Tensor:
-    """k random row indices out of n, without repeats when n >= k."""
+def sample_rows(x: torch.Tensor, k: int) -> torch.Tensor:
+    """k rows of ``x`` (N, D) drawn at random, without repeats when N >= k: -> (k, D)."""
+    n = x.shape[0]
     if n >= k:
-        return torch.randperm(n, device=device)[:k]
-    return torch.randint(0, n, (k,), device=device)
+        return x[torch.randperm(n, device=x.device)[:k]]
+    return x[torch.randint(0, n, (k,), device=x.device)]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -195,7 +199,7 @@ def _pick(n: int, k: int, device: torch.device) -> torch.Tensor:
 
 
 class ResBlock(nn.Module):
-    """x + conv3x3(silu(conv3x3(silu(x)))), shape-preserving (B, C, H, W)."""
+    """x + conv1x1(silu(conv3x3(silu(x)))), shape-preserving (B, C, H, W)."""
 
     def __init__(self, channels: int):
         super().__init__()
@@ -240,8 +244,7 @@ class VQVAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 28, 28) -> z_e (B, D, 7, 7)."""
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"expected images of shape (B, 1, 28, 28), got {tuple(x.shape)}.")
+        check_images(x)
         return self.encoder(x)
 
     def decode(self, z_q: torch.Tensor) -> torch.Tensor:
@@ -266,18 +269,15 @@ class VQVAE(nn.Module):
 @torch.no_grad()
 def tokenize_all(model: VQVAE, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Token maps of a whole split: (N, 1, 28, 28) -> (N, 7, 7) int64, in eval mode and batches."""
-    was = model.training
-    model.eval()
-    out = torch.cat([model.tokenize(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
-    model.train(was)
-    return out
+    with eval_mode(model):
+        return apply_batched(model.tokenize, images, batch_size)
 
 
 # ----------------------------------------------------------------------------------------------------------
 # 5. A tiny autoregressive prior over the token grid
 
 
-class Block(nn.Module):
+class TransformerBlock(nn.Module):
     """Pre-norm transformer block with causal self-attention. (B, T, C) -> (B, T, C)."""
 
     def __init__(self, n_embd: int, n_head: int):
@@ -309,7 +309,7 @@ class Block(nn.Module):
 
 
 class KVCache:
-    """The keys and values one :class:`Block` computed for the positions sampled so far.
+    """The keys and values one :class:`TransformerBlock` computed for the positions sampled so far.
 
     Two buffers (B, n_head, T, head_dim), filled left to right by :meth:`append`. They are allocated at the first
     append, in the dtype and on the device of that key, so that under autocast (bf16 keys) the cache is bf16 too
@@ -339,13 +339,13 @@ class TokenPrior(nn.Module):
     def __init__(self, num_codes: int, grid: tuple[int, int] = (7, 7), n_layer: int = 2, n_embd: int = 64,
                  n_head: int = 4):
         super().__init__()
-        self.config = dict(num_codes=num_codes, grid=tuple(grid), n_layer=n_layer, n_embd=n_embd,
-                           n_head=n_head)
+        self.config = dict(num_codes=num_codes, grid=list(grid), n_layer=n_layer, n_embd=n_embd,
+                           n_head=n_head)   # JSON-like: the grid as a list
         self.num_codes, self.grid = num_codes, tuple(grid)
         self.seq_len = grid[0] * grid[1]
         self.tok = nn.Embedding(num_codes + 1, n_embd)                     # the last id is the start token
         self.pos = nn.Parameter(torch.zeros(1, self.seq_len, n_embd))
-        self.blocks = nn.Sequential(*[Block(n_embd, n_head) for _ in range(n_layer)])
+        self.blocks = nn.Sequential(*[TransformerBlock(n_embd, n_head) for _ in range(n_layer)])
         self.ln, self.head = nn.LayerNorm(n_embd), nn.Linear(n_embd, num_codes)
         nn.init.normal_(self.pos, std=0.02)
 
@@ -438,32 +438,6 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
 @torch.no_grad()
 def bits_per_token(prior: TokenPrior, tokens: torch.Tensor, batch_size: int = 1000) -> float:
     """Average NLL of a set of token maps (N, H, W) under ``prior``, in bits per token."""
-    was = prior.training
-    prior.eval()
-    total = sum(float(prior.nll(tokens[i:i + batch_size])) * len(tokens[i:i + batch_size])
-                for i in range(0, len(tokens), batch_size))
-    prior.train(was)
-    return total / len(tokens) / math.log(2)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# 6. Checkpoints that know how to rebuild their model
-
-_MODELS = {"VQVAE": VQVAE, "TokenPrior": TokenPrior}
-
-
-def save_config(path: str | Path, model: VQVAE | TokenPrior) -> None:
-    """Add the model's class and constructor arguments to the checkpoint that ``train`` wrote at ``path``."""
-    ckpt = load_checkpoint(path)
-    ckpt["model_class"], ckpt["config"] = type(model).__name__, dict(model.config)
-    save_checkpoint(path, ckpt)
-
-
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> VQVAE | TokenPrior:
-    """Rebuild the model saved at ``path`` (by ``train``, state name ``"model"``, + :func:`save_config`)."""
-    ckpt = load_checkpoint(path, map_location=device)
-    if "config" not in ckpt or ckpt.get("model_class") not in _MODELS:
-        raise ValueError(f"{path} has no model config; run the VQ-VAE chapter (it calls save_config) first.")
-    model = _MODELS[ckpt["model_class"]](**ckpt["config"]).to(device)
-    load_state(model, ckpt["state"]["model"], path)
-    return model.eval()
+    with eval_mode(prior):
+        nats = apply_batched(lambda t: (prior.nll(t).double() * len(t)).reshape(1), tokens, batch_size)   # per batch
+    return float(nats.sum()) / len(tokens) / math.log(2)

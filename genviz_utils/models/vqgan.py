@@ -12,8 +12,8 @@ Read top to bottom:
    warm-up) + the VQ codebook/commitment terms.
 4. :class:`VQGAN` -- a :class:`~genviz_utils.models.vq.VQVAE` (encoder, quantizer, decoder) plus a PatchGAN
    :class:`~genviz_utils.models.gan.Discriminator`; a tokenizer like the VQ-VAE (``tokenize``,
-   ``decode_tokens``, ``num_codes``).
-5. :func:`save_vqgan_config` / :func:`load_vqgan` -- checkpoints that carry their constructor arguments.
+   ``decode_tokens``, ``num_codes``). Its constructor arguments are in ``config``, which every checkpoint of
+   :func:`genviz_utils.training.train` stores, so :func:`genviz_utils.models.registry.load_model` rebuilds it.
 
 Shapes: images (B, 1, 28, 28) in [0, 1]; the discriminator sees them mapped to [-1, 1] and returns one logit
 per patch, (B, 7, 7); token maps (B, 7, 7) int64 in [0, K).
@@ -22,12 +22,11 @@ per patch, (B, 7, 7); token maps (B, 7, 7) int64 in [0, K).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..checkpoint import load_checkpoint, load_state, save_checkpoint
+from ..runtime import apply_batched
 from .gan import Discriminator, g_hinge_loss
 from .vq import VQVAE
 
@@ -167,28 +166,4 @@ class VQGAN(nn.Module):
     def reconstruct(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """Decode the tokens of many images, in batches: (N, 1, 28, 28) -> (N, 1, 28, 28), without touching the
         codebook statistics."""
-        return torch.cat([self.decode_tokens(self.tokenize(x[i:i + batch_size]))
-                          for i in range(0, len(x), batch_size)])
-
-
-# ----------------------------------------------------------------------------------------------------------
-# 5. Checkpoints
-
-
-def save_vqgan_config(path: str | Path, model: VQGAN) -> None:
-    """Add the model's constructor arguments to the checkpoint that ``train`` wrote at ``path`` (state ``"model"``)."""
-    ckpt = load_checkpoint(path)
-    ckpt["model_class"], ckpt["config"] = type(model).__name__, dict(model.config)
-    save_checkpoint(path, ckpt)
-
-
-def load_vqgan(path: str | Path, device: torch.device | str = "cpu") -> VQGAN:
-    """Rebuild the VQ-GAN saved at ``path`` (by ``train(..., state={"model": model, ...})`` and
-    :func:`save_vqgan_config`), in eval mode."""
-    ckpt = load_checkpoint(path, map_location=device)
-    if ckpt.get("model_class") != "VQGAN" or "config" not in ckpt:
-        raise ValueError(f"{path} holds no VQ-GAN config; run the VQ-GAN chapter (it calls save_vqgan_config) "
-                         "first, or load a VQ-VAE with genviz_utils.models.vq.load_model.")
-    model = VQGAN(**ckpt["config"]).to(device)
-    load_state(model, ckpt["state"]["model"], path)
-    return model.eval()
+        return apply_batched(lambda xb: self.decode_tokens(self.tokenize(xb)), x, batch_size)
