@@ -85,7 +85,7 @@ test: export GENVIZ_PROFILE := smoke
 test: export GENVIZ_CACHE := $(CURDIR)/.cache/test
 test: export GENVIZ_RESULTS := $(CURDIR)/.cache/test/results
 test: data assets
-	$(BIN)/ruff check genviz_utils tests book/_ext
+	$(BIN)/ruff check genviz_utils tests book/_ext ci tools notebooks
 	rm -rf .cache/test _build/smoke && mkdir -p .cache/test
 	$(BIN)/python -m genviz_utils.report --results $$GENVIZ_RESULTS --json .cache/test/metrics.json --markdown book/_generated/metrics.md
 	GENVIZ_CACHE=$(CURDIR)/.cache/test/site $(BIN)/jupyter-book build . -W -n --keep-going --path-output _build/smoke
@@ -108,7 +108,7 @@ colab-check: data
 	$(BIN)/python ci/colab_check.py $(if $(COLAB_PYTHON),--python $(COLAB_PYTHON))
 
 lint: $(STAMP)
-	$(BIN)/ruff check genviz_utils tests ci tools
+	$(BIN)/ruff check genviz_utils tests book/_ext ci tools notebooks
 
 # Remove outputs from every notebook before committing.
 strip: $(STAMP)

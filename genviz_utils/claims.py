@@ -32,7 +32,7 @@ def _fmt(v: float, fmt: str) -> str:
 
 
 def claim(what: str, value: float, op: str, bar: float, *, wrong: str, wrong_value: float,
-          enforce: bool = True, fmt: str = ".4g") -> float:
+          enforce: bool = True, fmt: str = ".4g") -> None:
     """Check ``value op bar`` and that the named wrong alternative fails the same bar; print both.
 
     Args:
@@ -45,7 +45,7 @@ def claim(what: str, value: float, op: str, bar: float, *, wrong: str, wrong_val
         enforce: ``False`` prints the outcome without raising (e.g. a smoke-profile budget too small for the
             claim); the printout says so.
         fmt: format of the numbers.
-    Returns ``value``, so a claim can sit inside an expression.
+    Returns nothing, so a cell that ends with a claim shows only the printed line.
     """
     if op not in _OPS:
         raise ValueError(f"op must be one of {sorted(_OPS)}, got {op!r}")
@@ -58,11 +58,11 @@ def claim(what: str, value: float, op: str, bar: float, *, wrong: str, wrong_val
             f"{wrong} gets {_fmt(wrong_value, fmt)}")
     if ok and control_fails:
         print(f"\u2713 {text}, which fails the bar")
-        return value
+        return
     problem = (f"{what} is {_fmt(value, fmt)}, not {shown} {_fmt(bar, fmt)}" if not ok else
                f"not a check: the wrong alternative ({wrong}) gets {_fmt(wrong_value, fmt)}, which passes "
                f"{shown} {_fmt(bar, fmt)} too")
     if not enforce:
         print(f"- {text} (not enforced in this profile: {problem})")
-        return value
+        return
     raise ClaimFailed(problem)

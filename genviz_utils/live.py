@@ -143,55 +143,9 @@ def live_latent_pad(
     # 2-D latents read out z itself; higher-dimensional ones the plane coordinates u.
     readout = {"center": center.tolist(), "basis": basis.tolist()} if d == 2 else None
     cfg = {"spec": spec, "readout": readout, "lim": lim, "points": pts, "palette": _PALETTE}
-    return HTML(f"""
-<div id="{uid}" class="genviz-live" style="font:13px sans-serif;margin:8px 0">
-  <div style="margin-bottom:4px"><b>{html.escape(title)}</b></div>
-  <div style="display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap">
-    <canvas class="pad" width="300" height="300"
-            style="border:1px solid #888;cursor:crosshair;touch-action:none"></canvas>
-    <div><canvas class="out" width="168" height="168" style="border:1px solid #888"></canvas>
-      <div class="coords" style="margin-top:4px;font-family:monospace"></div></div>
-  </div>
-  <div style="margin-top:4px">{legend}</div>
-</div>
-<script>
-{js_lib}
-(function () {{
-  const cfg = {json.dumps(cfg)};
-  const root = document.getElementById("{uid}");
-  const pad = root.querySelector("canvas.pad"), out = root.querySelector("canvas.out");
-  const decode = window.genvizLive.makeDecoder(cfg.spec);  // takes plane coordinates (u1, u2)
-  window.genvizLive.decoders["{uid}"] = decode;
-  const L = cfg.lim, S = pad.width, R = cfg.points.length > 50 ? 1 : 4;  // few points: draw them large
-  const toPx = (u) => ((u + L) / (2 * L)) * S, toU = (px) => (px / S) * 2 * L - L;
-  function background() {{
-    const ctx = pad.getContext("2d");
-    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, S, S);
-    for (const [a, b, c] of cfg.points) {{
-      ctx.fillStyle = cfg.palette[c % 10]; ctx.globalAlpha = R > 1 ? 0.9 : 0.5;
-      ctx.fillRect(toPx(a) - R, S - toPx(b) - R, 2 * R, 2 * R);
-    }}
-    ctx.globalAlpha = 1;
-  }}
-  function show(u1, u2) {{
-    background();
-    const ctx = pad.getContext("2d");
-    ctx.strokeStyle = "#000"; ctx.lineWidth = 2;
-    ctx.beginPath(); ctx.arc(toPx(u1), S - toPx(u2), 6, 0, 2 * Math.PI); ctx.stroke();
-    window.genvizLive.draw(out, decode([u1, u2]));
-    const r = cfg.readout, f = (v) => v.toFixed(2);
-    root.querySelector(".coords").textContent = r
-      ? "z = (" + [0, 1].map((i) => f(r.center[i] + r.basis[0][i] * u1 + r.basis[1][i] * u2)).join(", ") + ")"
-      : "(u1, u2) = (" + f(u1) + ", " + f(u2) + ")";
-  }}
-  let down = false;
-  function at(ev) {{
-    const r = pad.getBoundingClientRect();
-    show(toU((ev.clientX - r.left) * S / r.width), toU(S - (ev.clientY - r.top) * S / r.height));
-  }}
-  pad.addEventListener("pointerdown", (ev) => {{ down = true; at(ev); }});
-  pad.addEventListener("pointermove", (ev) => {{ if (down) at(ev); }});
-  window.addEventListener("pointerup", () => {{ down = false; }});
-  show(0, 0);
-}})();
-</script>""")
+    page = resources.files("genviz_utils").joinpath("live_pad.html").read_text()
+    # __JS_LIB__ and __CFG__ last: the fields filled in before them cannot appear inside the library or the JSON.
+    for field, value in (("__UID__", uid), ("__TITLE__", html.escape(title)), ("__LEGEND__", legend),
+                         ("__JS_LIB__", js_lib), ("__CFG__", json.dumps(cfg))):
+        page = page.replace(field, value)
+    return HTML(page)

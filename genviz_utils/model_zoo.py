@@ -13,6 +13,10 @@ config, or for another model) raises a :class:`~genviz_utils.checkpoint.Checkpoi
 fix (delete it and rerun the chapter); it is never silently replaced by a stand-in. So does a chapter that left only
 some of its files (the VQ-VAE without its prior). Every loader returns a :class:`Loaded`.
 
+Chapter 5 starts from chapter 3's VQ-VAE: :func:`load_base_vqvae` loads it, or trains one with chapter 3's recipe
+when chapter 3 has not run, and :func:`drop_stale` deletes chapter 5's checkpoints that were trained from another
+starting point (the marker ``vqgan_base.txt`` it writes is what :func:`load_vqgan` reads the base's seconds from).
+
 Images are (N, 1, 28, 28) in [0, 1]; every ``sample`` function returns images in [0, 1].
 """
 
@@ -29,11 +33,11 @@ from torch import nn
 from .checkpoint import CheckpointError, load_checkpoint
 from .features import PERCEPTUAL_SEED, perceptual_network, perceptual_steps  # noqa: F401  (re-exported)
 from .models.ae import ConvAutoencoder
-from .models.gan import Discriminator, Generator, d_hinge_loss, dcgan_step
+from .models.gan import Discriminator, Generator, dcgan_step
 from .models.registry import load_model
 from .models.vae import ConvVAE, neg_elbo
 from .models.vq import VQVAE, TokenPrior, tokenize_all
-from .models.vqgan import VQGAN, generator_objective
+from .models.vqgan import VQGAN, generator_objective, vqgan_step
 from .runtime import apply_batched
 from .training import minimize_step, train
 
@@ -48,6 +52,7 @@ class Loaded:
     train_seconds: float
     source: str                       # "chapter N" or "quick stand-in (chapter N not run)"
     prior: TokenPrior | None = None   # the token prior of the VQ-VAE or VQ-GAN
+    path: Path | None = None          # the checkpoint file the model was rebuilt from (set by load_base_vqvae)
 
 
 def checkpoint_seconds(path: Path) -> float:
@@ -94,6 +99,24 @@ def _quick_prior(tokens: torch.Tensor, num_codes: int, steps: int, path: Path, d
           state={"model": prior, "opt": popt}, checkpoint=path, desc=desc, precision="fp32")
 
 
+def _train_chapter3_vqvae(x_train: torch.Tensor, steps: int, batch_size: int, path: Path, desc: str,
+                          device: torch.device | str, **config: int) -> VQVAE:
+    """Chapter 3's VQ-VAE recipe, checkpointed at ``path``: seed 0, ``VQVAE(**config)`` (EMA codes, dead-code
+    restarts), squared error + VQ terms, Adam lr 2e-3, ``steps`` steps of ``batch_size`` images (N, 1, 28, 28)."""
+    torch.manual_seed(0)
+    model = VQVAE(**config).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+
+    def vq_loss(x):
+        x_hat, _, stats = model(x)
+        recon = F.mse_loss(x_hat, x)
+        return {"loss": recon + stats["loss"], "recon": recon.detach(), "usage": stats["usage"]}
+
+    train(minimize_step(vq_loss, opt), x_train, steps=steps, batch_size=batch_size, state={"model": model, "opt": opt},
+          checkpoint=path, desc=desc)
+    return model
+
+
 def load_ae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
     """Chapter 1's 2-D ConvAutoencoder (``ae.pt``), trained on grey images with the summed squared error."""
     path = ckpt_dir / "ae.pt"
@@ -129,17 +152,7 @@ def load_vqvae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, prior_steps: i
         model, prior = _from_chapter(3, path, VQVAE, device), _from_chapter(3, prior_path, TokenPrior, device)
         return Loaded(model, checkpoint_seconds(path) + checkpoint_seconds(prior_path), "chapter 3", prior=prior)
     path, prior_path = _stand_in(ckpt_dir, "vqvae"), _stand_in(ckpt_dir, "vqvae_prior")
-    torch.manual_seed(0)
-    model = VQVAE(num_codes=64, code_dim=16).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-
-    def vq_loss(x):
-        x_hat, _, stats = model(x)
-        recon = F.mse_loss(x_hat, x)
-        return {"loss": recon + stats["loss"], "recon": recon.detach(), "usage": stats["usage"]}
-
-    train(minimize_step(vq_loss, opt), x_train, steps=steps, batch_size=128, state={"model": model, "opt": opt},
-          checkpoint=path, desc="VQ-VAE (stand-in)")
+    model = _train_chapter3_vqvae(x_train, steps, 128, path, "VQ-VAE (stand-in)", device, num_codes=64, code_dim=16)
     _quick_prior(tokenize_all(model.eval(), x_train), 64, prior_steps, prior_path, "token prior (stand-in)")
     return Loaded(load_model(path, device=device), checkpoint_seconds(path) + checkpoint_seconds(prior_path),
                   "quick stand-in (chapter 3 not run)", prior=load_model(prior_path, device=device))
@@ -178,7 +191,7 @@ def load_vqgan(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, steps: int, 
     path, prior_path = ckpt_dir / "vqgan.pt", ckpt_dir / "vqgan_prior.pt"
     if _chapter_ran(5, path, prior_path):
         model, prior = _from_chapter(5, path, VQGAN, device), _from_chapter(5, prior_path, TokenPrior, device)
-        marker = ckpt_dir / "vqgan_base.txt"
+        marker = ckpt_dir / BASE_MARKER
         base = float(marker.read_text().split()[-1]) if marker.exists() else math.nan
         return Loaded(model, base + checkpoint_seconds(path) + checkpoint_seconds(prior_path), "chapter 5",
                       prior=prior)
@@ -189,32 +202,80 @@ def load_vqgan(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, steps: int, 
     opt_g = torch.optim.Adam(model.vq.parameters(), 2e-4, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(model.disc.parameters(), 2e-4, betas=(0.5, 0.9))
 
-    def step_fn(disc_on: bool):
-        def step(batch):
-            x = batch[0]
-            x_hat, _, stats = model(x)
-            loss, parts = generator_objective(x, x_hat, stats["loss"], model.critic(x_hat), model.last_layer,
-                                              net, disc_on=disc_on)
-            opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_g.step()
-            if disc_on:
-                loss_d = d_hinge_loss(model.critic(x), model.critic(x_hat.detach()))
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-                parts["loss_d"] = loss_d
-            return parts
-        return step
+    def objective(x, x_hat, vq_loss, fake_logits, last_layer, disc_on):
+        return generator_objective(x, x_hat, vq_loss, fake_logits, last_layer, net, disc_on=disc_on)
 
     state = {"model": model, "opt_g": opt_g, "opt_d": opt_d}
     for stop, disc_on in ((steps // 3, False), (steps, True)):
-        train(step_fn(disc_on), x_train, steps=stop, batch_size=64, state=state, checkpoint=path,
-              desc="VQ-GAN (stand-in)")
+        train(lambda batch, on=disc_on: vqgan_step(model, opt_g, opt_d, batch[0], objective, on), x_train,
+              steps=stop, batch_size=64, state=state, checkpoint=path, desc="VQ-GAN (stand-in)")
     _quick_prior(tokenize_all(model.vq.eval(), x_train), model.num_codes, prior_steps, prior_path,
                  "VQ-GAN prior (stand-in)")
     return Loaded(load_model(path, device=device), checkpoint_seconds(path) + checkpoint_seconds(prior_path),
                   "quick stand-in (chapter 5 not run)", prior=load_model(prior_path, device=device))
+
+
+# ----- chapter 5's starting point: chapter 3's VQ-VAE -------------------------------------------------------------
+
+# chapter 5's checkpoints that start from its base VQ-VAE; "vqgan_vqvae_prior" is the prior chapter 5 trains on the
+# tokens of a base it trained itself (with chapter 3's base it uses chapter 3's own prior, which is never dropped)
+VQGAN_CHECKPOINTS = ("vqgan", "vqgan_ablation_mse", "vqgan_ablation_perceptual", "vqgan_metric_coach",
+                     "vqgan_prior", "vqgan_vqvae_prior")
+BASE_MARKER = "vqgan_base.txt"
+
+
+def drop_stale(ckpt_dir: Path, marker_name: str, stamp: str, names: tuple[str, ...]) -> list[Path]:
+    """Delete the checkpoints ``<name>.pt`` and ``<name>_seed*.pt`` of every name in ``names`` unless the marker file
+    ``ckpt_dir / marker_name`` says that they were trained from what ``stamp`` names; then write ``stamp`` into the
+    marker. Returns the files deleted (a retrained starting point makes them stale)."""
+    if not stamp or "\n" in stamp:
+        raise ValueError(f"stamp must be one non-empty line naming what the checkpoints start from, got {stamp!r}.")
+    marker, dropped = ckpt_dir / marker_name, []
+    if not marker.exists() or marker.read_text() != stamp:
+        for name in names:
+            for path in (ckpt_dir / f"{name}.pt", *sorted(ckpt_dir.glob(f"{name}_seed*.pt"))):
+                if path.exists():
+                    path.unlink()
+                    dropped.append(path)
+    marker.write_text(stamp)
+    return dropped
+
+
+def _fitting_vqvae(path: Path, config: tuple[int, int, int], device: torch.device | str) -> VQVAE | None:
+    """The VQ-VAE in ``path`` if it exists, loads, and has (num_codes, code_dim, width) == ``config``; else None."""
+    if not path.exists():
+        return None
+    try:
+        model = load_model(path, device=device)
+    except (CheckpointError, ValueError, RuntimeError, KeyError):    # written by an older version of chapter 3
+        return None
+    fits = isinstance(model, VQVAE) and (model.config["num_codes"], model.config["code_dim"],
+                                         model.config["width"]) == config
+    return model if fits else None
+
+
+def load_base_vqvae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, batch_size: int, device: torch.device | str,
+                    *, num_codes: int = 64, code_dim: int = 16, width: int = 32) -> Loaded:
+    """The VQ-VAE chapter 5 fine-tunes, in eval mode, with ``path`` set: chapter 3's ``vqvae.pt`` when it exists and
+    has this codebook (``num_codes`` x ``code_dim``) and ``width``; otherwise one trained with chapter 3's recipe
+    (MSE + VQ terms, EMA codes, dead-code restarts; Adam lr 2e-3, ``steps`` steps of ``batch_size`` images
+    (N, 1, 28, 28) from ``x_train``) into ``vqgan_base_vqvae.pt``.
+
+    Chapter 5's checkpoints (:data:`VQGAN_CHECKPOINTS`) start from this model: when it is not the one that the marker
+    ``vqgan_base.txt`` names (say chapter 3 has run in between), :func:`drop_stale` deletes them so they are
+    trained afresh. ``source`` says which of the two it is; ``train_seconds`` is its training time.
+    """
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}.")
+    path, source = ckpt_dir / "vqvae.pt", "chapter 3's checkpoint"
+    model = _fitting_vqvae(path, (num_codes, code_dim, width), device)
+    if model is None:
+        path, source = ckpt_dir / "vqgan_base_vqvae.pt", "trained here with chapter 3's recipe"
+        model = _train_chapter3_vqvae(x_train, steps, batch_size, path, "VQ-VAE (chapter 3 recipe)", device,
+                                      num_codes=num_codes, code_dim=code_dim, width=width)
+    seconds = checkpoint_seconds(path)
+    drop_stale(ckpt_dir, BASE_MARKER, f"{path.name} {seconds!r}", VQGAN_CHECKPOINTS)
+    return Loaded(model.eval(), seconds, source, path=path)
 
 
 # ----- samplers: n images in [0, 1] ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ table for the book's status page. Run by ``make book`` after the notebooks have 
         --markdown book/_generated/metrics.md [--bench _build/bench/bench.json]
 
 With ``--bench`` (the output of ``make bench``), and when that file exists, the page also gets the training
-throughput table.
+throughput table. :func:`comparison_table` formats chapter 6's table of its own measurements, in the notebook.
 """
 
 from __future__ import annotations
@@ -70,6 +70,54 @@ def scoreboard(metrics: dict[str, Any]) -> list[str]:
     for name, v in rows:
         lines.append(f"| `{name}` | " + " | ".join(_fmt(v[k]) if k in v else "—" for k, _ in SCOREBOARD) + " |")
     return ["### Scoreboard", "", *lines, "", "Every number each chapter recorded, model by model:", ""]
+
+
+# Chapter 6's comparison table: (heading, key in a model's row, format). The bits/dim column reads the VAE's
+# likelihood ("nll_bits_per_dim") or, starred, a token prior's bits spread over the pixels ("prior_bits_per_dim").
+COMPARISON = (("{feature_name} ↓", "fid", ".2f"), ("precision ↑", "precision", ".3f"), ("recall ↑", "recall", ".3f"),
+              ("MSE ↓", "recon_mse", ".4f"), ("PSNR of the MSE, dB ↑", "recon_psnr", ".1f"),
+              ("bits/dim ↓", "bits_per_dim", ".3f"), ("train s", "train_seconds", ".0f"),
+              ("samples/s", "sample_img_per_s", ",.0f"))
+_REFERENCE_KEYS = ("fid", "precision", "recall")
+
+
+def _cell(v: float | None, spec: str) -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def comparison_table(board: dict[str, dict[str, Any]], labels: dict[str, str], sources: dict[str, str],
+                     reference: dict[str, float], feature_name: str = "FD-FMNIST-CNN",
+                     reference_label: str = "train data (reference)") -> str:
+    """Chapter 6's scoreboard as a Markdown table: one row per model of ``board``, then the reference row.
+
+    ``board``: {name: {"fid", "precision", "recall", and any of "recon_mse", "recon_psnr", "nll_bits_per_dim",
+    "prior_bits_per_dim", "train_seconds", "sample_img_per_s"}}, in the order of the rows; a missing entry is
+    shown as "—". ``labels`` and ``sources`` give each model's name in the table and where it came from;
+    ``reference`` the "fid", "precision" and "recall" of real training images against the same test images.
+    A token prior's bits (``prior_bits_per_dim`` without ``nll_bits_per_dim``) are starred: not a likelihood of
+    the image.
+    """
+    missing = [n for n in board if n not in labels or n not in sources]
+    if missing:
+        raise ValueError(f"no label or source for {missing}: pass labels={{name: ...}} and sources={{name: ...}} "
+                         "for every model of the board.")
+    for name, row in [*board.items(), (reference_label, reference)]:
+        absent = [k for k in _REFERENCE_KEYS if row.get(k) is None]
+        if absent:
+            raise ValueError(f"{name!r} has no {absent}: every row needs the sample metrics fid, precision and "
+                             "recall (compute them before formatting the table).")
+    head = ["model", "source", *(h.format(feature_name=feature_name) for h, _, _ in COMPARISON)]
+    rows = []
+    for name, b in board.items():
+        bits = b.get("nll_bits_per_dim", b.get("prior_bits_per_dim"))
+        star = "*" if "nll_bits_per_dim" not in b and "prior_bits_per_dim" in b else ""
+        cells = [_cell(bits, spec) + star if key == "bits_per_dim" else _cell(b.get(key), spec)
+                 for _, key, spec in COMPARISON]
+        rows.append([labels[name], sources[name], *cells])
+    rows.append([reference_label, "—", *(_cell(reference[key], spec) if key in _REFERENCE_KEYS else "—"
+                                         for _, key, spec in COMPARISON)])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def to_markdown(metrics: dict[str, Any]) -> str:

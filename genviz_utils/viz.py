@@ -148,3 +148,44 @@ def show_manifold(decode: Callable[[torch.Tensor], torch.Tensor], lim: tuple[flo
     if title:
         ax.set_title(title)
     return ax
+
+
+def _check_codes_2d(z: torch.Tensor, name: str = "z") -> None:
+    if z.ndim != 2 or z.shape[1] != 2:
+        raise ValueError(f"{name} must be 2-D codes of shape (N, 2), got {tuple(z.shape)}; "
+                         "the latent grid is for models with a two-number code.")
+
+
+def latent_grid_counts(z: torch.Tensor, box: tuple[float, float, float, float], bins: int = 40) -> np.ndarray:
+    """How many codes fall into each cell of a ``bins x bins`` grid over ``box = (z1_min, z1_max, z2_min, z2_max)``.
+
+    z: (N, 2) on the CPU -> (bins, bins) counts, entry [i, j] for cell i along z1 and j along z2 (the layout of
+    ``np.histogram2d``; transpose it for ``imshow``). Codes outside the box are not counted. Chapters 1 and 2 use it
+    to find the grid's empty cells, the holes in the code space.
+    """
+    _check_codes_2d(z)
+    edges = [np.linspace(box[0], box[1], bins + 1), np.linspace(box[2], box[3], bins + 1)]
+    return np.histogram2d(z[:, 0].numpy(), z[:, 1].numpy(), bins=edges)[0]
+
+
+def in_empty_cell(z: torch.Tensor, counts: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """For codes z (N, 2) inside ``box``: does each fall into a cell of the grid whose count is 0?
+
+    counts: (bins, bins) from :func:`latent_grid_counts` over the same box -> (N,) bool. A code outside the box has
+    no cell: select the codes inside first (``((z >= lo) & (z <= hi)).all(dim=1)``); one within half a cell of the
+    box (a rounding error) counts in the nearest edge cell.
+    """
+    _check_codes_2d(z)
+    bins = counts.shape[0]
+    if counts.shape != (bins, bins):
+        raise ValueError(f"counts must be a square grid from latent_grid_counts, got shape {counts.shape}.")
+    lo = torch.tensor([box[0], box[2]], dtype=torch.float64)
+    hi = torch.tensor([box[1], box[3]], dtype=torch.float64)
+    slack = (hi - lo) / bins / 2          # rounding may put a code a hair outside; half a cell is a caller's error
+    if not ((z.double() >= lo - slack) & (z.double() <= hi + slack)).all():
+        raise ValueError("some codes lie outside the box, where the grid has no cell: keep only the codes inside it, "
+                         "e.g. z[((z >= lo) & (z <= hi)).all(dim=1)].")
+    edges = [np.linspace(box[0], box[1], bins + 1), np.linspace(box[2], box[3], bins + 1)]
+    cx = np.clip(np.digitize(z[:, 0].numpy(), edges[0]) - 1, 0, bins - 1)
+    cy = np.clip(np.digitize(z[:, 1].numpy(), edges[1]) - 1, 0, bins - 1)
+    return counts[cx, cy] == 0

@@ -3,11 +3,14 @@
 A "tokenizer" here is any object with ``tokenize(images (B, 1, 28, 28)) -> tokens (B, H, W)`` and
 ``decode_tokens(tokens (B, H, W)) -> images (B, 1, 28, 28)`` and an attribute ``num_codes``
 (e.g. :class:`genviz_utils.models.vq.VQVAE`). Like :mod:`genviz_utils.widgets`, every explorer first draws a
-static figure (the website has no kernel), then the ipywidgets controls.
+static figure (the website has no kernel), then the ipywidgets controls. :func:`prior_explorer` samples token maps
+from a prior (anything with ``sample(n, temperature=, top_k=, generator=)`` and ``num_codes``, e.g.
+:class:`genviz_utils.models.vq.TokenPrior`) at several temperatures and top-k settings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import matplotlib.pyplot as plt
@@ -15,7 +18,7 @@ import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
-from .viz import as_image_batch, make_grid
+from .viz import as_image_batch, make_grid, show_grid
 from .widgets import has_ipywidgets
 
 
@@ -25,6 +28,13 @@ class Tokenizer(Protocol):
     def tokenize(self, x: torch.Tensor) -> torch.Tensor: ...
 
     def decode_tokens(self, tokens: torch.Tensor) -> torch.Tensor: ...
+
+
+class Prior(Protocol):
+    num_codes: int
+
+    def sample(self, n: int, temperature: float = 1.0, top_k: int | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor: ...
 
 
 def _draw_tokens(ax: plt.Axes, tokens: torch.Tensor, num_codes: int, numbers: bool = True,
@@ -226,3 +236,74 @@ def _editor_box(model, tokens, base, cell, h, w, k):
         s.observe(redraw, names="value")
     redraw()
     return widgets.HBox([widgets.VBox([row, col, code]), out])
+
+
+# ----- sampling from a token prior: temperature and top-k -------------------------------------------------------
+
+
+def _label_row(ax: plt.Axes, label: str, fontsize: int = 8) -> None:
+    ax.set_axis_on()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=fontsize)
+
+
+def prior_explorer(tokenizer: Tokenizer, prior: Prior, temps: Sequence[float] = (0.5, 0.8, 1.0, 1.5),
+                   top_ks: Sequence[int | None] = (1, 4, 16, None), n: int = 12, interactive: bool = True,
+                   name: str = "VQ-GAN"):
+    """Samples of ``prior`` decoded by ``tokenizer``: a static grid, then sliders (temperature, top-k, seed).
+
+    The static figure has one row of ``n`` images (1, 28, 28) per setting: first every temperature in ``temps``
+    with top-k off, then every k in ``top_ks`` (None: off) at temperature 1, each row drawn with the same seed
+    (a ``torch.Generator`` seeded 1). With a kernel (``interactive`` and ipywidgets present) it returns the
+    widgets box, which draws 16 samples per setting; otherwise ``None``. ``name`` names the tokenizer in the title.
+    """
+    if n < 1 or not (len(temps) + len(top_ks)):
+        raise ValueError(f"need n >= 1 images per row and at least one setting, got n={n}, temps={tuple(temps)}, "
+                         f"top_ks={tuple(top_ks)}.")
+    if any(t <= 0 for t in temps) or any(k is not None and k < 1 for k in top_ks):
+        raise ValueError(f"temperatures must be > 0 and top-k values >= 1 (None: off), got {tuple(temps)} and "
+                         f"{tuple(top_ks)}.")
+    settings = [(t, None) for t in temps] + [(1.0, k) for k in top_ks]
+    fig, axes = plt.subplots(len(settings), 1, figsize=(0.55 * n + 1.6, 0.62 * len(settings) + 0.5),
+                             squeeze=False)
+    for ax, (t, k) in zip(axes[:, 0], settings, strict=True):
+        with torch.no_grad():
+            tokens = prior.sample(n, temperature=t, top_k=k, generator=torch.Generator().manual_seed(1))
+            imgs = tokenizer.decode_tokens(tokens)
+        show_grid(imgs, nrow=n, ax=ax)
+        _label_row(ax, f"T={t:g}, top-k={'off' if k is None else k}")
+    axes[0, 0].set_title(f"{name} + prior: temperature (top {len(temps)} rows) and top-k (bottom {len(top_ks)} "
+                         "rows), same seed per row", fontsize=9)
+    fig.tight_layout()
+    plt.show()
+    if not (interactive and has_ipywidgets()):
+        return None
+    return _prior_box(tokenizer, prior)
+
+
+def _prior_box(tokenizer: Tokenizer, prior: Prior):
+    import ipywidgets as widgets
+
+    temp = widgets.FloatSlider(value=1.0, min=0.2, max=2.0, step=0.05, description="temperature")
+    topk = widgets.IntSlider(value=prior.num_codes, min=1, max=prior.num_codes, description="top-k")
+    seed = widgets.IntSlider(value=0, min=0, max=99, description="seed")
+    out = widgets.Output()
+
+    def redraw(_=None):
+        k = None if topk.value >= prior.num_codes else topk.value
+        with torch.no_grad():
+            rng = torch.Generator().manual_seed(seed.value)
+            imgs = tokenizer.decode_tokens(prior.sample(16, temperature=temp.value, top_k=k, generator=rng))
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(6, 1.7))
+            ax.imshow(make_grid(imgs, nrow=8), cmap="gray", vmin=0, vmax=1)
+            ax.set_axis_off()
+            ax.set_title(f"T = {temp.value:.2f}, top-k = {'off' if k is None else k}", fontsize=9)
+            plt.show()
+
+    for s in (temp, topk, seed):
+        s.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox([temp, topk, seed]), out])

@@ -8,7 +8,7 @@ from genviz_utils.claims import ClaimFailed, claim
 
 
 def test_claim_passes_and_prints_value_bar_and_control(capsys):
-    assert claim("learned D's error", 0.028, "<", 0.05, wrong="constant D = 1/2", wrong_value=0.122) == 0.028
+    assert claim("learned D's error", 0.028, "<", 0.05, wrong="constant D = 1/2", wrong_value=0.122) is None
     assert capsys.readouterr().out == (
         "\u2713 learned D's error: 0.028 < 0.05; constant D = 1/2 gets 0.122, which fails the bar\n")
 
@@ -36,7 +36,7 @@ def test_nan_never_passes_and_a_nan_control_fails():
 
 
 def test_not_enforced_prints_the_problem(capsys):
-    assert claim("x", 0.3, "<", 0.05, wrong="w", wrong_value=1.0, enforce=False) == 0.3
+    assert claim("x", 0.3, "<", 0.05, wrong="w", wrong_value=1.0, enforce=False) is None
     out = capsys.readouterr().out
     assert out.startswith("- x: 0.3 < 0.05; w gets 1") and "not enforced in this profile: x is 0.3" in out
 

@@ -93,3 +93,51 @@ def test_dcgan_step_updates_both_players():
     losses = dcgan_step(G, D, opt_g, opt_d, torch.rand(6, 1, 28, 28))
     assert set(losses) == {"loss_d", "loss_g"} and all(torch.isfinite(v) for v in losses.values())
     assert not torch.equal(g0, G.fc[0].weight) and not torch.equal(d0, D.head.weight)
+
+
+def test_largest_mode_share_and_on_ring_fraction():
+    from genviz_utils.models.gan import largest_mode_share, on_ring_fraction
+
+    c = ring_centers(8)
+    even = c.repeat(10, 1)                                   # 10 samples exactly at each mode
+    assert largest_mode_share(even, c) == pytest.approx(1 / 8)
+    crowded = torch.cat([c[[0]].repeat(30, 1), c[1:].repeat(10, 1)])
+    assert largest_mode_share(crowded, c) == pytest.approx(30 / 100)
+    assert largest_mode_share(torch.zeros(5, 2), c) == 0.0  # no high-quality sample at all
+    between = 2 * torch.stack([torch.tensor(0.3927).cos(), torch.tensor(0.3927).sin()])[None]  # on the ring
+    assert on_ring_fraction(torch.cat([even, between, torch.zeros(1, 2)])) == pytest.approx(81 / 82)
+    with pytest.raises(ValueError, match=r"\(N, d\)"):
+        largest_mode_share(torch.zeros(5, 3), c)
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        on_ring_fraction(torch.zeros(5))
+
+
+def test_sample_even_ring_draws_angles_then_radii():
+    import math
+
+    from genviz_utils.models.gan import count_modes, sample_even_ring
+
+    pts = sample_even_ring(20_000, generator=torch.Generator().manual_seed(4))
+    rng = torch.Generator().manual_seed(4)
+    angle, radius = 2 * math.pi * torch.rand(20_000, generator=rng), 2 + 0.05 * torch.randn(20_000, generator=rng)
+    assert torch.equal(pts, torch.stack([radius * angle.cos(), radius * angle.sin()], 1))
+    quality = count_modes(pts, ring_centers(8))[1]
+    assert 0.05 < quality < 0.2       # only the arcs near the 8 modes count: about 8 * 0.3 / (2 pi * 2)
+    with pytest.raises(ValueError, match="positive"):
+        sample_even_ring(0)
+
+
+def test_second_half_statistics():
+    from genviz_utils.models.gan import mean_se, records_up_to, second_half, z_gap
+
+    values = [9.0, 9.0, 9.0, 9.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0]      # the first half must not count
+    records = [(10 * i, v) for i, v in enumerate(values)]             # (step, value)
+    assert records_up_to(records, 40) == records[:5]
+    mean, se = second_half(records, 1)
+    late = torch.tensor(values[5:])
+    assert mean == pytest.approx(0.4) and se == pytest.approx(late.std().item() / 5 ** 0.5)
+    shifted = [(s, v + 1.0) for s, v in records]
+    assert z_gap(shifted, records, 1) == pytest.approx(1 / (2 ** 0.5 * se))
+    assert mean_se(records, 1) == f"{mean:.3f}±{se:.3f}"
+    with pytest.raises(ValueError, match="at least 2 records"):
+        second_half(records[:2], 1)

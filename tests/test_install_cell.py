@@ -53,7 +53,7 @@ def test_readme_colab_links_match_the_config():
 
 def test_template_renders_the_url_and_the_override():
     cell = sync.render("https://github.com/a-fork/course", "gh-pages")
-    assert '"genviz-utils @ git+https://github.com/a-fork/course@gh-pages"' in cell
+    assert '_url = "git+https://github.com/a-fork/course@gh-pages"' in cell and 'f"genviz-utils @ {_url}"' in cell
     assert "GENVIZ_INSTALL_SPEC" in cell and "@URL@" not in cell and "@BRANCH@" not in cell
 
 

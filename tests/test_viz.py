@@ -206,3 +206,18 @@ def test_glue_teaser_inlines_the_png(monkeypatch):
     assert display is False and 'src="data:image/png;base64,' in html.data and 'alt="a title"' in html.data
     with pytest.raises(ValueError):                       # bad shape: the grid helper names the expected one
         glue_teaser("teaser_y", torch.rand(16, 28, 28, 3), "bad")
+
+
+def test_latent_grid_counts_and_empty_cells():
+    from genviz_utils.viz import in_empty_cell, latent_grid_counts
+
+    box = (0.0, 2.0, 0.0, 1.0)
+    z = torch.tensor([[0.1, 0.1], [0.2, 0.2], [1.9, 0.9], [5.0, 0.5]])        # the last one lies outside the box
+    counts = latent_grid_counts(z, box, bins=2)
+    assert counts.tolist() == [[2.0, 0.0], [0.0, 1.0]]                           # [cell along z1, cell along z2]
+    probe = torch.tensor([[0.5, 0.4], [1.5, 0.4], [2.0, 1.0], [0.0, 0.9]])      # box corners belong to edge cells
+    assert in_empty_cell(probe, counts, box).tolist() == [False, True, False, True]
+    with pytest.raises(ValueError, match="outside the box"):
+        in_empty_cell(z, counts, box)
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        latent_grid_counts(torch.zeros(3, 4), box)

@@ -316,3 +316,55 @@ def test_check_top_k():
                         (global_threshold, "per row"), (probabilities, "probabilities"), (smallest, "LARGEST")):
         with pytest.raises(ExerciseFailed, match=message):
             ex.check_top_k(fn)
+
+
+# --- one training step ----------------------------------------------------------------------------------------
+
+
+def _step_pair(seed: int = 0):
+    from genviz_utils.models.vqgan import VQGAN
+
+    torch.manual_seed(seed)
+    model = VQGAN(num_codes=8, code_dim=4, width=8, disc_width=8).train()
+    opt_g = torch.optim.Adam(model.vq.parameters(), 2e-4, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(model.disc.parameters(), 2e-4, betas=(0.5, 0.9))
+    return model, opt_g, opt_d
+
+
+def test_vqgan_step_is_the_hand_written_generator_then_critic_step():
+    from genviz_utils.models.vqgan import vqgan_step
+
+    net = _net()
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+
+    def objective(x, x_hat, vq_loss, fake, last, on):
+        return generator_objective(x, x_hat, vq_loss, fake, last, net, disc_on=on)
+
+    for disc_on in (False, True):
+        (m1, g1, d1), (m2, g2, d2) = _step_pair(), _step_pair()
+        torch.manual_seed(2)                                     # the codebook's restarts draw numbers
+        logs = vqgan_step(m1, g1, d1, x, objective, disc_on)
+        torch.manual_seed(2)
+        x_hat, _, stats = m2(x)                                  # the step as chapter 5 wrote it before
+        loss, _ = objective(x, x_hat, stats["loss"], m2.critic(x_hat) if disc_on else None, m2.last_layer,
+                            disc_on)
+        g2.zero_grad(set_to_none=True)
+        loss.backward()
+        g2.step()
+        if disc_on:
+            loss_d = d_hinge_loss(m2.critic(x), m2.critic(x_hat.detach()))
+            d2.zero_grad(set_to_none=True)
+            loss_d.backward()
+            d2.step()
+            assert torch.allclose(logs["loss_d"], loss_d)
+        assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values(),
+                                                     strict=True))
+        assert ("loss_d" in logs) == disc_on and {"usage", "l1", "lambda"} <= set(logs)
+    (m, g, d) = _step_pair()
+    u_before = {k: v.clone() for k, v in m.disc.state_dict().items()}
+    vqgan_step(m, g, d, x, objective, False)                     # warm-up: the critic is not even run
+    assert all(torch.equal(u_before[k], v) for k, v in m.disc.state_dict().items())
+    with pytest.raises(ValueError, match="fake_logits is None"):
+        objective(x, x, x.new_zeros(()), None, m.last_layer, True)
+    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
+        vqgan_step(m, g, d, x[:, 0], objective, False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import matplotlib
 import pytest
@@ -18,6 +19,7 @@ from genviz_utils.models.vq import (  # noqa: E402
     VectorQuantizer,
     bits_per_token,
     codebook_usage,
+    drop_stale_prior,
     nearest_codes,
     perplexity,
     straight_through,
@@ -124,6 +126,37 @@ def test_vqvae_shapes_and_tokenize():
     assert ((x_hat >= 0) & (x_hat <= 1)).all()
     with pytest.raises(ValueError, match="28, 28"):
         model(torch.rand(3, 28, 28))
+
+
+def test_vqvae_layers_have_the_commented_shapes():
+    model = VQVAE(num_codes=16, code_dim=4, width=8)
+    shapes, h = [], torch.rand(2, 1, 28, 28)
+    for layer in model.encoder:
+        h = layer(h)
+        shapes.append(tuple(h.shape))
+    assert shapes == [(2, 8, 14, 14)] * 2 + [(2, 16, 7, 7)] * 3 + [(2, 4, 7, 7)]
+    shapes = []
+    for layer in model.decoder_logits:
+        h = layer(h)
+        shapes.append(tuple(h.shape))
+    assert shapes == [(2, 16, 7, 7)] * 3 + [(2, 8, 14, 14)] * 2 + [(2, 1, 28, 28)]
+
+
+def test_drop_stale_prior(tmp_path):
+    vqvae, prior = tmp_path / "vqvae.pt", tmp_path / "vqvae_prior.pt"
+    with pytest.raises(FileNotFoundError, match="before its prior"):
+        drop_stale_prior(prior, vqvae)
+    vqvae.write_bytes(b"v")
+    assert drop_stale_prior(prior, vqvae) is False                      # no prior: nothing to do
+    prior.write_bytes(b"p")
+    os.utime(vqvae, ns=(10**18, 10**18))
+    os.utime(prior, ns=(10**18 + 1, 10**18 + 1))                        # prior newer: kept
+    assert drop_stale_prior(prior, vqvae) is False and prior.exists()
+    os.utime(prior, ns=(10**18, 10**18))                                # same time: kept
+    assert drop_stale_prior(str(prior), str(vqvae)) is False and prior.exists()
+    os.utime(prior, ns=(10**18 - 1, 10**18 - 1))                        # prior older: deleted
+    assert drop_stale_prior(prior, vqvae) is True and not prior.exists()
+    assert vqvae.exists()
 
 
 def test_prior_is_causal_and_samples():

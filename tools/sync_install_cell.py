@@ -27,13 +27,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # nothing installed: genviz_utils.data downloads it with the standard library (two sources, SHA-256 checked).
 TEMPLATE = '''\
 # On Colab (or anywhere the course package is missing) install it; elsewhere this does nothing.
-# It keeps Colab's own torch, numpy and ipywidgets. GENVIZ_INSTALL_SPEC installs something else (e.g. a wheel).
+# Colab's own torch, numpy and ipywidgets stay; GENVIZ_INSTALL_SPEC installs something else.
 import os
 
 try:
     import genviz_utils  # noqa: F401
 except ImportError:
-    _spec = os.environ.get("GENVIZ_INSTALL_SPEC", "genviz-utils @ git+@URL@@@BRANCH@")
+    _url = "git+@URL@@@BRANCH@"
+    _spec = os.environ.get("GENVIZ_INSTALL_SPEC", f"genviz-utils @ {_url}")
     %pip install -q "{_spec}"
 '''
 

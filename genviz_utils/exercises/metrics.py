@@ -7,26 +7,12 @@ with the value that each common mistake would give, so that the message can name
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 
 import torch
 
 from ..metrics import frechet_distance, precision_recall, psnr
-from . import ExerciseFailed, Passed, call, passed
-
-
-def _number(value: object, name: str) -> float:
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ExerciseFailed(f"{name} should return one number, got a tensor of shape {tuple(value.shape)}.")
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ExerciseFailed(f"{name} should return a number, got {type(value).__name__}.")
-    if math.isnan(value):
-        raise ExerciseFailed(f"{name} returned NaN. An elementwise square root of a matrix with negative entries "
-                             "does that: the formula needs the matrix square root (eigendecomposition).")
-    return float(value)
+from . import ExerciseFailed, Passed, call, expect_number, passed
 
 
 def _first_match(out: float, mistakes: list[tuple[float, str]], rel_tol: float = 1e-4,
@@ -57,7 +43,11 @@ def check_frechet_distance(fn: Callable[..., object]) -> Passed:
     mu1 = torch.randn(d, generator=rng, dtype=torch.float64)
     mu2 = 3 + torch.randn(d, generator=rng, dtype=torch.float64)
     name = "frechet_distance"
-    out = _number(call(fn, mu1, c1, mu2, c2, name=name), name)
+    hint = "return one number, the squared distance W2^2 (a Python float or a one-element tensor)."
+    out = expect_number(call(fn, mu1, c1, mu2, c2, name=name), name, hint)
+    if math.isnan(out):
+        raise ExerciseFailed(f"{name} returned NaN. An elementwise square root of a matrix with negative entries "
+                             "does that: the formula needs the matrix square root (eigendecomposition).")
     ref = frechet_distance(mu1, c1, mu2, c2)
     d2, dn = float((mu1 - mu2).pow(2).sum()), float((mu1 - mu2).norm())
     traces = float(c1.trace() + c2.trace())
@@ -85,7 +75,7 @@ def check_frechet_distance(fn: Callable[..., object]) -> Passed:
     ]
     if (message := _first_match(out, mistakes)) is not None:
         raise ExerciseFailed(message)
-    same = _number(call(fn, mu1, c1, mu1.clone(), c1.clone(), name=name), name)
+    same = expect_number(call(fn, mu1, c1, mu1.clone(), c1.clone(), name=name), name, hint)
     if abs(same) > 1e-5:
         raise ExerciseFailed(f"a Gaussian's distance to itself should be 0, got {same:.4g}. Check the cross term "
                              "-2 tr((cov1 cov2)^(1/2)): for cov1 = cov2 = C it equals -2 tr(C).")
@@ -144,7 +134,8 @@ def check_precision(fn: Callable[..., object]) -> Passed:
     results = []
     # the third call asks for k = 5: an answer that ignores its k (k = 3 hard-coded) gives the k = 3 value there
     for r, f, k in ((real, fake, 3), (lattice, on_edge, 3), (real, fake, 5)):
-        out = _number(call(fn, r, f, k, name=name), name)
+        out = expect_number(call(fn, r, f, k, name=name), name, "return one number, the fraction of fakes inside the "
+                            "real manifold (e.g. float(inside.any(dim=1).double().mean())).")
         results.append(out)
         ref, _ = precision_recall(r, f, k)
         if math.isclose(out, ref, abs_tol=1e-9):
@@ -177,7 +168,8 @@ def check_psnr(fn: Callable[..., object]) -> Passed:
     scale = torch.tensor([0.02, 0.05, 0.08, 0.1]).view(4, 1, 1, 1)
     x_hat = x + scale * (2 * torch.rand(x.shape, generator=rng) - 1)
     name = "psnr"
-    out = _number(call(fn, x, x_hat, name=name), name)
+    out = expect_number(call(fn, x, x_hat, name=name), name, "return one number, the PSNR of the MSE over all pixels "
+                        "of the batch (not one PSNR per image).")
     ref = psnr(x, x_hat)
     err = ((x.double() - x_hat.double()) ** 2)
     per_image = 10 * torch.log10(1 / err.flatten(1).mean(1))

@@ -13,14 +13,16 @@ from ..features import FMNISTClassifier
 from ..models.gan import d_hinge_loss, g_hinge_loss
 from ..models.vq import top_k_filter
 from ..models.vqgan import PERCEPTUAL_LAYERS, adaptive_weight, perceptual_distance, unit_normalize
-from . import ExerciseFailed, Passed, call, expect_close, expect_tensor, passed
+from . import ExerciseFailed, Passed, call, expect_close, expect_number, expect_tensor, passed
+
+_MEAN_HINT = "return a single number: the mean over all logits (.mean())."
+_LAMBDA_HINT = "return a single number: lambda is the ratio of the two gradients' norms (.norm())."
 
 
-def _scalar(value: object, name: str) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor) or value.ndim != 0:
-        raise ExerciseFailed(f"{name} should return a single number (a 0-d tensor), got "
-                             f"{tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__}.")
-    return value
+def _scalar(value: object, name: str, hint: str = _MEAN_HINT) -> torch.Tensor:
+    """The reader's one-number answer as a 0-d tensor, graph kept (a checker tests ``requires_grad`` on it)."""
+    expect_number(value, name, hint)
+    return value.reshape(()) if isinstance(value, torch.Tensor) else torch.tensor(float(value))
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-4) -> bool:
@@ -202,7 +204,7 @@ def check_adaptive_weight(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor
     ``.detach()`` only shows when the gradients do (as in a step that also takes a gradient penalty).
     """
     rec, gan, w = _tiny_graph(0)
-    out = _scalar(call(fn, rec, gan, w, name="adaptive_weight"), "adaptive_weight")
+    out = _scalar(call(fn, rec, gan, w, name="adaptive_weight"), "adaptive_weight", _LAMBDA_HINT)
     if w.grad is not None:
         raise ExerciseFailed("adaptive_weight left gradients in last_layer.grad: use torch.autograd.grad(loss, "
                              "last_layer, retain_graph=True) rather than loss.backward().")
@@ -235,7 +237,7 @@ def check_adaptive_weight(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor
     main_out = out
 
     rec, gan, w = _delta_graph()                   # ||grad gan|| = delta: here the value of delta shows
-    out = _scalar(call(fn, rec, gan, w, name="adaptive_weight"), "adaptive_weight")
+    out = _scalar(call(fn, rec, gan, w, name="adaptive_weight"), "adaptive_weight", _LAMBDA_HINT)
     r2, g2, w2 = _delta_graph()
     g_rec, g_gan = (torch.autograd.grad(loss, w2, retain_graph=True)[0] for loss in (r2, g2))
     if _close(out, g_rec.norm() / (g_gan.norm() + 1e-6)):
@@ -251,7 +253,7 @@ def check_adaptive_weight(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor
                  "with respect to last_layer.", rtol=1e-4, atol=1e-6)
 
     rec, gan, w = _tiny_graph(1, gan_scale=0.0)    # the critic gives no signal: without delta, 0/0 or x/0
-    out = _scalar(call(fn, rec, gan, w, name="adaptive_weight"), "adaptive_weight")
+    out = _scalar(call(fn, rec, gan, w, name="adaptive_weight"), "adaptive_weight", _LAMBDA_HINT)
     if not torch.isfinite(out):
         raise ExerciseFailed("adaptive_weight is not finite when the GAN gradient is 0: add delta = 1e-4 to the "
                              "denominator.")

@@ -20,11 +20,11 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, out_dim: int, width: int = 32):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, width, 4, stride=2, padding=1), nn.SiLU(),              # 14x14
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.SiLU(),      # 7x7
-            nn.Flatten(),
-            nn.Linear(2 * width * 7 * 7, out_dim),
+        self.net = nn.Sequential(                                            # input (B, 1, 28, 28)
+            nn.Conv2d(1, width, 4, stride=2, padding=1), nn.SiLU(),              # (B, width, 14, 14)
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.SiLU(),      # (B, 2 width, 7, 7)
+            nn.Flatten(),                                                        # (B, 2 width * 49)
+            nn.Linear(2 * width * 7 * 7, out_dim),                               # (B, out_dim)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -38,16 +38,16 @@ class ConvDecoder(nn.Module):
     def __init__(self, in_dim: int, width: int = 32):
         super().__init__()
         self.width = width
-        self.fc = nn.Sequential(nn.Linear(in_dim, 2 * width * 7 * 7), nn.SiLU())
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.SiLU(),  # 14x14
-            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),                     # 28x28
+        self.fc = nn.Sequential(nn.Linear(in_dim, 2 * width * 7 * 7), nn.SiLU())  # (B, in_dim) -> (B, 2 width * 49)
+        self.net = nn.Sequential(                                                 # input (B, 2 width, 7, 7)
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.SiLU(),  # (B, width, 14, 14)
+            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),                     # (B, 1, 28, 28) logits
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.ndim != 2:
             raise ValueError(f"expected latent codes of shape (B, latent_dim), got {tuple(z.shape)}.")
-        return self.net(self.fc(z).view(-1, 2 * self.width, 7, 7))
+        return self.net(self.fc(z).view(-1, 2 * self.width, 7, 7))   # unflatten to (B, 2 width, 7, 7)
 
 
 class ConvAutoencoder(nn.Module):

@@ -5,13 +5,16 @@
    PatchGAN that returns one logit per patch), built from :func:`conv_block`; one training step,
    :func:`dcgan_step`. Each keeps its constructor arguments in ``config``, which every checkpoint of
    :func:`genviz_utils.training.train` stores, so :func:`genviz_utils.models.registry.load_model` rebuilds it.
-3. The 2-D toy: a ring of Gaussians, its sampler and the mode counter.
+3. The 2-D toy: a ring of Gaussians, its sampler, the mode counter and the measures of coverage that chapter 4
+   prints (largest mode share, fraction on the ring, an even ring without modes), plus the statistics of its
+   coverage records over the second half of training (mean and standard error, gaps in standard errors).
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -64,10 +67,14 @@ class Generator(nn.Module):
         super().__init__()
         self.z_dim, self.width = z_dim, width
         self.config = dict(z_dim=z_dim, width=width)
-        self.fc = nn.Sequential(nn.Linear(z_dim, 2 * width * 49), nn.BatchNorm1d(2 * width * 49), nn.ReLU())
+        self.fc = nn.Sequential(                                         # z (B, z_dim)
+            nn.Linear(z_dim, 2 * width * 49), nn.BatchNorm1d(2 * width * 49), nn.ReLU(),   # (B, 2w * 7 * 7)
+        )                                                                # viewed as (B, 2w, 7, 7) in forward
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1), nn.Tanh(),
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1),  # (B, w, 14, 14)
+            nn.BatchNorm2d(width), nn.ReLU(),
+            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),          # (B, 1, 28, 28)
+            nn.Tanh(),                                                     # in [-1, 1]
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -94,10 +101,13 @@ class Discriminator(nn.Module):
         self.in_channels, self.image_size = in_channels, image_size
         self.config = dict(width=width, spectral=spectral, patch=patch, in_channels=in_channels,
                            image_size=image_size, norm=norm)
-        self.features = nn.Sequential(conv_block(in_channels, width, spectral),
-                                      conv_block(width, 2 * width, spectral, norm))
+        self.features = nn.Sequential(                  # x (B, C, H, W)
+            conv_block(in_channels, width, spectral),     # (B, w, H/2, W/2)
+            conv_block(width, 2 * width, spectral, norm),  # (B, 2w, H/4, W/4)
+        )
         side = image_size // 4
-        head = nn.Conv2d(2 * width, 1, 3, padding=1) if patch else nn.Linear(2 * width * side * side, 1)
+        head = (nn.Conv2d(2 * width, 1, 3, padding=1) if patch         # (B, 1, H/4, W/4): a logit per patch
+                else nn.Linear(2 * width * side * side, 1))             # (B, 1) on the flattened features
         self.head = nn.utils.spectral_norm(head) if spectral else head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,3 +164,70 @@ def count_modes(samples: torch.Tensor, centers: torch.Tensor, std: float = 0.05,
     good = dist < 3 * std
     counts = torch.bincount(nearest[good], minlength=len(centers))
     return int((counts >= min_fraction * len(samples)).sum()), float(good.float().mean())
+
+
+def largest_mode_share(samples: torch.Tensor, centers: torch.Tensor, std: float = 0.05) -> float:
+    """The largest fraction of the high-quality samples that sits at one mode (1/M when spread evenly over M modes).
+
+    samples (N, 2), centers (M, 2); a sample is high quality within 3 std of its nearest centre (as in
+    :func:`count_modes`). Without any high-quality sample the share is 0.
+    """
+    if samples.ndim != 2 or centers.ndim != 2 or samples.shape[1] != centers.shape[1]:
+        raise ValueError(f"expected samples (N, d) and centers (M, d) with the same d, got {tuple(samples.shape)} "
+                         f"and {tuple(centers.shape)}.")
+    dist, nearest = torch.cdist(samples, centers).min(dim=1)
+    counts = torch.bincount(nearest[dist < 3 * std], minlength=len(centers))
+    return (counts.max() / counts.sum().clamp_min(1)).item()
+
+
+def on_ring_fraction(samples: torch.Tensor, radius: float = 2.0, std: float = 0.05) -> float:
+    """Fraction of the samples (N, 2) within 3 std of the circle of ``radius`` (near a mode or not)."""
+    if samples.ndim != 2 or samples.shape[1] != 2:
+        raise ValueError(f"expected 2-D points of shape (N, 2), got {tuple(samples.shape)}.")
+    return float(((samples.norm(dim=1) - radius).abs() < 3 * std).float().mean())
+
+
+def sample_even_ring(n: int, radius: float = 2.0, std: float = 0.05,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """n points (n, 2) on a ring without modes: angle uniform, radius ``radius`` + N(0, std^2).
+
+    Draws the n angles first, then the n radii, from ``generator``.
+    """
+    if n < 1:
+        raise ValueError(f"n must be a positive number of points, got {n}.")
+    angle = 2 * math.pi * torch.rand(n, generator=generator)
+    r = radius + std * torch.randn(n, generator=generator)
+    return torch.stack([r * angle.cos(), r * angle.sin()], 1)
+
+
+# ----- statistics of coverage records [(step, value 1, value 2, ...), ...] taken during training -----------------
+
+
+def records_up_to(records: list[tuple], steps: int) -> list[tuple]:
+    """The records of the first ``steps`` steps (entry 0 is the step): those of the same run stopped there."""
+    return [r for r in records if r[0] <= steps]
+
+
+def second_half(records: list[tuple], k: int) -> tuple[float, float]:
+    """Mean of entry k of the records over the second half of training, and its standard error.
+
+    The standard error comes from the spread between records, which are correlated in time, so it is on the
+    small side. Needs at least two records in the second half.
+    """
+    v = np.array([r[k] for r in records[len(records) // 2:]], dtype=float)
+    if len(v) < 2:
+        raise ValueError(f"need at least 2 records in the second half for a standard error, got {len(v)}; "
+                         "record more often (a smaller `every`) or train longer.")
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v)))
+
+
+def z_gap(records_a: list[tuple], records_b: list[tuple], k: int) -> float:
+    """(second-half mean of a - that of b) for entry k, in standard errors of the difference."""
+    (ma, sa), (mb, sb) = second_half(records_a, k), second_half(records_b, k)
+    return (ma - mb) / math.hypot(sa, sb)
+
+
+def mean_se(records: list[tuple], k: int) -> str:
+    """The second-half mean of entry k and its standard error as a table cell, e.g. "0.125±0.004"."""
+    m, s = second_half(records, k)
+    return f"{m:.3f}±{s:.3f}"

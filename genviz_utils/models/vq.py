@@ -7,7 +7,8 @@ Read top to bottom:
 3. :class:`VectorQuantizer` -- the layer: nearest neighbour + straight-through + losses, with optional EMA
    codebook updates, data initialisation and dead-code restart (both take encoder outputs from
    :func:`sample_rows`).
-4. :class:`VQVAE` -- conv encoder to a 7x7 grid of D-dim vectors, quantizer, conv decoder.
+4. :class:`VQVAE` -- conv encoder to a 7x7 grid of D-dim vectors, quantizer, conv decoder;
+   :func:`drop_stale_prior` keeps a VQ-VAE's checkpoint and its prior's consistent.
 5. :class:`TokenPrior` -- a tiny causal transformer over the token grid (train with :meth:`TokenPrior.nll`,
    generate with :meth:`TokenPrior.sample`, one token at a time with a :class:`KVCache`, optionally truncated by
    :func:`top_k_filter`), built from :class:`TransformerBlock`.
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -223,19 +226,19 @@ class VQVAE(nn.Module):
         self.config = dict(num_codes=num_codes, code_dim=code_dim, width=width, beta=beta, ema=ema,
                            decay=decay, init=init, restart_dead=restart_dead)
         w = width
-        self.encoder = nn.Sequential(
-            nn.Conv2d(1, w, 4, stride=2, padding=1), nn.SiLU(),             # 14x14
-            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1),                    # 7x7
-            ResBlock(2 * w), nn.SiLU(),
-            nn.Conv2d(2 * w, code_dim, 1),
+        self.encoder = nn.Sequential(                                       # (B, 1, 28, 28) images
+            nn.Conv2d(1, w, 4, stride=2, padding=1), nn.SiLU(),             # (B, w, 14, 14)
+            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1),                    # (B, 2w, 7, 7)
+            ResBlock(2 * w), nn.SiLU(),                                     # (B, 2w, 7, 7)
+            nn.Conv2d(2 * w, code_dim, 1),                                  # (B, D, 7, 7): z_e
         )
         self.quantizer = VectorQuantizer(num_codes, code_dim, beta, ema=ema, decay=decay, init=init,
-                                         restart_dead=restart_dead)
-        self.decoder_logits = nn.Sequential(
-            nn.Conv2d(code_dim, 2 * w, 3, padding=1),
-            ResBlock(2 * w), nn.SiLU(),
-            nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1), nn.SiLU(),  # 14x14
-            nn.ConvTranspose2d(w, 1, 4, stride=2, padding=1),                 # 28x28
+                                         restart_dead=restart_dead)         # (B, D, 7, 7): z_q
+        self.decoder_logits = nn.Sequential(                                # (B, D, 7, 7) codes
+            nn.Conv2d(code_dim, 2 * w, 3, padding=1),                       # (B, 2w, 7, 7)
+            ResBlock(2 * w), nn.SiLU(),                                     # (B, 2w, 7, 7)
+            nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1), nn.SiLU(),  # (B, w, 14, 14)
+            nn.ConvTranspose2d(w, 1, 4, stride=2, padding=1),                 # (B, 1, 28, 28) logits
         )
 
     @property
@@ -264,6 +267,26 @@ class VQVAE(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         z_q, indices, stats = self.quantizer(self.encode(x))
         return self.decode(z_q), indices, stats
+
+
+def drop_stale_prior(prior_path: str | os.PathLike, tokenizer_path: str | os.PathLike) -> bool:
+    """Delete the token prior's checkpoint if the tokenizer's checkpoint was written after it.
+
+    A prior learns the tokens of one particular VQ-VAE. When ``tokenizer_path`` (e.g. ``vqvae.pt``) is newer than
+    ``prior_path`` (file modification times), the VQ-VAE was trained again after the prior, so the prior models
+    another VQ-VAE's tokens: delete it so that it is trained afresh. Returns True when it deleted the file, False
+    when the prior is absent or at least as new as the tokenizer.
+    """
+    prior_path, tokenizer_path = Path(prior_path), Path(tokenizer_path)
+    if not tokenizer_path.exists():
+        raise FileNotFoundError(f"{tokenizer_path} does not exist: train (or load) the VQ-VAE before its prior, "
+                                "so that the prior's checkpoint can be compared with it.")
+    if not prior_path.exists():
+        return False
+    if prior_path.stat().st_mtime_ns < tokenizer_path.stat().st_mtime_ns:
+        prior_path.unlink()
+        return True
+    return False
 
 
 @torch.no_grad()
@@ -342,11 +365,12 @@ class TokenPrior(nn.Module):
         self.config = dict(num_codes=num_codes, grid=list(grid), n_layer=n_layer, n_embd=n_embd,
                            n_head=n_head)   # JSON-like: the grid as a list
         self.num_codes, self.grid = num_codes, tuple(grid)
-        self.seq_len = grid[0] * grid[1]
-        self.tok = nn.Embedding(num_codes + 1, n_embd)                     # the last id is the start token
-        self.pos = nn.Parameter(torch.zeros(1, self.seq_len, n_embd))
-        self.blocks = nn.Sequential(*[TransformerBlock(n_embd, n_head) for _ in range(n_layer)])
-        self.ln, self.head = nn.LayerNorm(n_embd), nn.Linear(n_embd, num_codes)
+        self.seq_len = grid[0] * grid[1]                                    # T = H * W tokens
+        self.tok = nn.Embedding(num_codes + 1, n_embd)     # (B, T) ids -> (B, T, C); the last id: start token
+        self.pos = nn.Parameter(torch.zeros(1, self.seq_len, n_embd))       # (1, T, C), added to it
+        self.blocks = nn.Sequential(*[TransformerBlock(n_embd, n_head) for _ in range(n_layer)])  # (B, T, C)
+        self.ln = nn.LayerNorm(n_embd)                                      # (B, T, C)
+        self.head = nn.Linear(n_embd, num_codes)                            # (B, T, K) logits
         nn.init.normal_(self.pos, std=0.02)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:

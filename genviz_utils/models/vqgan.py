@@ -10,7 +10,10 @@ Read top to bottom:
    weights of the decoder's last layer G_L.
 3. :func:`generator_objective` -- L_rec (L1 + perceptual) + lambda * L_GAN (hinge generator loss, after the
    warm-up) + the VQ codebook/commitment terms.
-4. :class:`VQGAN` -- a :class:`~genviz_utils.models.vq.VQVAE` (encoder, quantizer, decoder) plus a PatchGAN
+4. :func:`vqgan_step` -- one training step: the generator's objective (passed in) and its optimizer step, then,
+   once the critic is on, the critic's hinge step. Chapter 5's fine-tuning and the stand-in of
+   :mod:`genviz_utils.model_zoo` both train with it.
+5. :class:`VQGAN` -- a :class:`~genviz_utils.models.vq.VQVAE` (encoder, quantizer, decoder) plus a PatchGAN
    :class:`~genviz_utils.models.gan.Discriminator`; a tokenizer like the VQ-VAE (``tokenize``,
    ``decode_tokens``, ``num_codes``). Its constructor arguments are in ``config``, which every checkpoint of
    :func:`genviz_utils.training.train` stores, so :func:`genviz_utils.models.registry.load_model` rebuilds it.
@@ -21,13 +24,14 @@ per patch, (B, 7, 7); token maps (B, 7, 7) int64 in [0, K).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from ..runtime import apply_batched
-from .gan import Discriminator, g_hinge_loss
+from .ae import check_images
+from .gan import Discriminator, d_hinge_loss, g_hinge_loss
 from .vq import VQVAE
 
 PERCEPTUAL_LAYERS = ("conv1", "conv2", "conv3")
@@ -88,21 +92,25 @@ def adaptive_weight(rec_loss: torch.Tensor, gan_loss: torch.Tensor, last_layer: 
 # 3. The generator's side of the objective
 
 
-def generator_objective(x: torch.Tensor, x_hat: torch.Tensor, vq_loss: torch.Tensor, fake_logits: torch.Tensor,
-                        last_layer: torch.Tensor, net: nn.Module | None, *, perceptual_weight: float = 1.0,
-                        disc_weight: float = 1.0, disc_on: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def generator_objective(x: torch.Tensor, x_hat: torch.Tensor, vq_loss: torch.Tensor,
+                        fake_logits: torch.Tensor | None, last_layer: torch.Tensor, net: nn.Module | None, *,
+                        perceptual_weight: float = 1.0, disc_weight: float = 1.0,
+                        disc_on: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss of encoder, codebook and decoder for one batch, and its parts (detached 0-d tensors).
 
     L = L_rec + disc_on * disc_weight * lambda * L_GAN + vq_loss, with
     L_rec = mean |x - x_hat| + perceptual_weight * mean perceptual_distance(net, x, x_hat) (no perceptual term
     when ``net`` is None), L_GAN = -mean D(x_hat) over all patches (``fake_logits``, e.g. (B, 7, 7)), lambda
     = :func:`adaptive_weight` at ``last_layer``, ``vq_loss`` = codebook + beta * commitment from the quantizer.
-    While ``disc_on`` is False (the warm-up) lambda is not computed and the GAN term is absent.
+    While ``disc_on`` is False (the warm-up) lambda is not computed, the GAN term is absent and ``fake_logits``
+    may be None.
     """
+    if disc_on and fake_logits is None:
+        raise ValueError("fake_logits is None but disc_on is True: pass model.critic(x_hat) once the critic is on.")
     l1 = (x - x_hat).abs().mean()
     perc = perceptual_distance(net, x, x_hat).mean() if net is not None else x.new_zeros(())
     rec = l1 + perceptual_weight * perc
-    gan = g_hinge_loss(fake_logits)
+    gan = g_hinge_loss(fake_logits) if disc_on else x.new_zeros(())
     lam = adaptive_weight(rec, gan, last_layer) if disc_on else x.new_zeros(())
     total = rec + (disc_weight * lam * gan if disc_on else 0.0) + vq_loss
     parts = {"l1": l1.detach(), "perceptual": perc.detach(), "rec": rec.detach(), "g_gan": gan.detach(),
@@ -111,7 +119,47 @@ def generator_objective(x: torch.Tensor, x_hat: torch.Tensor, vq_loss: torch.Ten
 
 
 # ----------------------------------------------------------------------------------------------------------
-# 4. The model
+# 4. One training step
+
+# (x, x_hat, vq_loss, fake_logits or None, last_layer, disc_on) -> (loss, logs): the generator's side of a step
+GeneratorLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, "torch.Tensor | None", torch.Tensor, bool],
+                         tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+def vqgan_step(model: VQGAN, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, x: torch.Tensor,
+               generator_loss: GeneratorLoss, disc_on: bool) -> dict[str, torch.Tensor]:
+    """One VQ-GAN update on real images x (B, 1, 28, 28) in [0, 1]; returns the logs by name (0-d tensors).
+
+    1. Autoencoder: ``x_hat, _, stats = model(x)``; the critic's patch logits of ``x_hat`` (only when
+       ``disc_on``, else None); ``loss, logs = generator_loss(x, x_hat, stats["loss"], fake_logits,
+       model.last_layer, disc_on)``; one step of ``opt_g`` (the optimizer of ``model.vq.parameters()``).
+    2. Critic, only when ``disc_on``: the hinge loss of :func:`~genviz_utils.models.gan.d_hinge_loss` on real
+       images and on the detached reconstructions; one step of ``opt_d``.
+
+    ``generator_loss`` is :func:`generator_objective` with its network bound, a notebook's own version of it, or
+    a loss without a critic (it may ignore ``fake_logits``). The logs are ``generator_loss``'s, plus ``usage``
+    and, with the critic on, ``loss_d``, ``D(x)`` and ``D(x_hat)`` (mean logits).
+    """
+    check_images(x)
+    x_hat, _, stats = model(x)
+    fake = model.critic(x_hat) if disc_on else None
+    loss, logs = generator_loss(x, x_hat, stats["loss"], fake, model.last_layer, disc_on)
+    opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_g.step()
+    logs["usage"] = stats["usage"]
+    if disc_on:                              # the critic's step, on the same (detached) reconstructions
+        real_logits, fake_logits = model.critic(x), model.critic(x_hat.detach())
+        loss_d = d_hinge_loss(real_logits, fake_logits)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        logs |= {"loss_d": loss_d, "D(x)": real_logits.mean(), "D(x_hat)": fake_logits.mean()}
+    return logs
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 5. The model
 
 
 class VQGAN(nn.Module):

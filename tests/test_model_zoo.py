@@ -1,0 +1,82 @@
+"""Unit tests of chapter 5's plumbing in genviz_utils.model_zoo: the base VQ-VAE it fine-tunes (loaded from chapter 3
+or trained with chapter 3's recipe), the stale-checkpoint markers, and the VQ-GAN stand-in's training step."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from genviz_utils import model_zoo as zoo
+from genviz_utils.features import FMNISTClassifier
+from genviz_utils.models.vq import VQVAE
+
+SMALL = {"num_codes": 8, "code_dim": 4, "width": 8}
+
+
+def _images(n: int = 48) -> torch.Tensor:
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
+def _touch(path):
+    path.write_bytes(b"stand-in")
+    return path
+
+
+def test_drop_stale_deletes_every_seed_of_the_named_checkpoints_only_when_the_stamp_changes(tmp_path):
+    files = [_touch(tmp_path / name) for name in ("vqgan.pt", "vqgan_seed1.pt", "vqgan_prior.pt", "other.pt")]
+    dropped = zoo.drop_stale(tmp_path, "marker.txt", "base A", ("vqgan", "vqgan_prior"))   # no marker yet: stale
+    assert sorted(p.name for p in dropped) == ["vqgan.pt", "vqgan_prior.pt", "vqgan_seed1.pt"]
+    assert (tmp_path / "other.pt").exists() and (tmp_path / "marker.txt").read_text() == "base A"
+    for p in files[:3]:
+        _touch(p)
+    assert zoo.drop_stale(tmp_path, "marker.txt", "base A", ("vqgan", "vqgan_prior")) == []   # same base: kept
+    assert all(p.exists() for p in files)
+    assert len(zoo.drop_stale(tmp_path, "marker.txt", "base B", ("vqgan",))) == 2             # another base
+    assert (tmp_path / "vqgan_prior.pt").exists() and not (tmp_path / "vqgan_seed1.pt").exists()
+    with pytest.raises(ValueError, match="one non-empty line"):
+        zoo.drop_stale(tmp_path, "marker.txt", "", ("vqgan",))
+
+
+def test_load_base_vqvae_trains_reuses_prefers_chapter_3_and_drops_stale_checkpoints(tmp_path):
+    x = _images()
+    base = zoo.load_base_vqvae(tmp_path, x, 2, 16, "cpu", **SMALL)
+    assert base.source == "trained here with chapter 3's recipe" and base.path == tmp_path / "vqgan_base_vqvae.pt"
+    assert isinstance(base.model, VQVAE) and not base.model.training and base.train_seconds > 0
+    marker = tmp_path / zoo.BASE_MARKER
+    assert marker.read_text() == f"vqgan_base_vqvae.pt {base.train_seconds!r}"    # what load_vqgan reads
+    assert float(marker.read_text().split()[-1]) == base.train_seconds
+    stale = _touch(tmp_path / "vqgan.pt")
+    again = zoo.load_base_vqvae(tmp_path, x, 2, 16, "cpu", **SMALL)                 # resumed, not retrained
+    assert again.train_seconds == base.train_seconds and stale.exists()
+    assert all(torch.equal(a, b) for a, b in zip(base.model.state_dict().values(),
+                                                 again.model.state_dict().values(), strict=True))
+    shutil.copy(base.path, tmp_path / "vqvae.pt")                                  # chapter 3 has run since
+    ch3 = zoo.load_base_vqvae(tmp_path, x, 2, 16, "cpu", **SMALL)
+    assert ch3.source == "chapter 3's checkpoint" and ch3.path == tmp_path / "vqvae.pt"
+    assert not stale.exists()                                                      # trained from another base
+    fresh = tmp_path / "other_profile"
+    fresh.mkdir()
+    shutil.copy(base.path, fresh / "vqvae.pt")                 # a chapter 3 checkpoint of another codebook size
+    other = zoo.load_base_vqvae(fresh, x, 2, 16, "cpu", num_codes=16, code_dim=4, width=8)
+    assert other.source.startswith("trained here") and other.model.config["num_codes"] == 16
+    with pytest.raises(ValueError, match="positive"):
+        zoo.load_base_vqvae(tmp_path, x, 0, 16, "cpu", **SMALL)
+
+
+def test_the_vqgan_stand_in_trains_with_vqgan_step_critic_off_then_on(tmp_path, monkeypatch):
+    calls = []
+    real_step = zoo.vqgan_step
+
+    def counting_step(model, opt_g, opt_d, x, generator_loss, disc_on):
+        calls.append(disc_on)
+        return real_step(model, opt_g, opt_d, x, generator_loss, disc_on)
+
+    monkeypatch.setattr(zoo, "vqgan_step", counting_step)
+    torch.manual_seed(0)
+    vq = VQVAE(**SMALL).eval()
+    net = FMNISTClassifier().eval().requires_grad_(False)                          # untrained: plumbing only
+    loaded = zoo.load_vqgan(tmp_path, _images(64), vq, 6, 2, "cpu", perceptual_net=net)
+    assert calls == [False] * 2 + [True] * 4                                       # warm-up: a third of the steps
+    assert loaded.source.startswith("quick stand-in") and loaded.prior is not None and not loaded.model.training
