@@ -23,6 +23,7 @@ Images are (N, 1, 28, 28) in [0, 1]; every ``sample`` function returns images in
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,30 +118,34 @@ def _train_chapter3_vqvae(x_train: torch.Tensor, steps: int, batch_size: int, pa
     return model
 
 
+def _chapter_or_quick(chapter: int, ckpt_dir: Path, name: str, cls: type[nn.Module], args: tuple,
+                      model_loss: Callable[[nn.Module], Callable], data: torch.Tensor, steps: int,
+                      device: torch.device | str) -> Loaded:
+    """Chapter ``chapter``'s ``<name>.pt`` if it ran; otherwise ``cls(*args)`` (seed 0) trained by
+    :func:`_quick_train` for ``steps`` steps on ``model_loss(model)`` into its stand-in file."""
+    path = ckpt_dir / f"{name}.pt"
+    if _chapter_ran(chapter, path):
+        return Loaded(_from_chapter(chapter, path, cls, device), checkpoint_seconds(path), f"chapter {chapter}")
+    path = _stand_in(ckpt_dir, name)
+    torch.manual_seed(0)
+    model = cls(*args).to(device)
+    _quick_train(model, model_loss(model), data, steps, path, f"{name.upper()} (stand-in)")
+    return Loaded(load_model(path, device=device), checkpoint_seconds(path),
+                  f"quick stand-in (chapter {chapter} not run)")
+
+
 def load_ae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
     """Chapter 1's 2-D ConvAutoencoder (``ae.pt``), trained on grey images with the summed squared error."""
-    path = ckpt_dir / "ae.pt"
-    if _chapter_ran(1, path):
-        return Loaded(_from_chapter(1, path, ConvAutoencoder, device), checkpoint_seconds(path), "chapter 1")
-    path = _stand_in(ckpt_dir, "ae")
-    torch.manual_seed(0)
-    model = ConvAutoencoder(2).to(device)
-    _quick_train(model, lambda x: {"loss": ((model(x) - x) ** 2).flatten(1).sum(1).mean()}, x_train, steps, path,
-                 "AE (stand-in)")
-    return Loaded(load_model(path, device=device), checkpoint_seconds(path), "quick stand-in (chapter 1 not run)")
+    def squared_error(model: nn.Module) -> Callable:
+        return lambda x: {"loss": ((model(x) - x) ** 2).flatten(1).sum(1).mean()}
+    return _chapter_or_quick(1, ckpt_dir, "ae", ConvAutoencoder, (2,), squared_error, x_train, steps, device)
 
 
 def load_vae(ckpt_dir: Path, x_train_binary: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
     """Chapter 2's ConvVAE (``vae.pt``, 16-D latent, Bernoulli decoder on binarised images)."""
-    path = ckpt_dir / "vae.pt"
-    if _chapter_ran(2, path):
-        return Loaded(_from_chapter(2, path, ConvVAE, device), checkpoint_seconds(path), "chapter 2")
-    path = _stand_in(ckpt_dir, "vae")
-    torch.manual_seed(0)
-    model = ConvVAE(16).to(device)
-    _quick_train(model, lambda x: {"loss": neg_elbo(model, x)[0].mean()}, x_train_binary, steps, path,
-                 "VAE (stand-in)")
-    return Loaded(load_model(path, device=device), checkpoint_seconds(path), "quick stand-in (chapter 2 not run)")
+    def elbo(model: nn.Module) -> Callable:
+        return lambda x: {"loss": neg_elbo(model, x)[0].mean()}
+    return _chapter_or_quick(2, ckpt_dir, "vae", ConvVAE, (16,), elbo, x_train_binary, steps, device)
 
 
 def load_vqvae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, prior_steps: int,

@@ -32,6 +32,16 @@ def _decode_one(decode: Callable[[torch.Tensor], torch.Tensor], z: Sequence[floa
     return make_grid(img, nrow=1, pad=0)
 
 
+def _show_in(out, img: np.ndarray) -> None:
+    """Replace what the ipywidgets ``Output`` ``out`` shows by the grey image ``img`` (H, W) in [0, 1]."""
+    with out:
+        out.clear_output(wait=True)
+        fig, ax = plt.subplots(figsize=(2.2, 2.2))
+        ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+        ax.set_axis_off()
+        plt.show()
+
+
 def latent_explorer(
     decode: Callable[[torch.Tensor], torch.Tensor],
     dim: int,
@@ -81,13 +91,7 @@ def _slider_box(decode, names, lim, device):
     out = widgets.Output()
 
     def redraw(_=None):
-        img = _decode_one(decode, [s.value for s in sliders], device)
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(2.2, 2.2))
-            ax.imshow(img, cmap="gray", vmin=0, vmax=1)
-            ax.set_axis_off()
-            plt.show()
+        _show_in(out, _decode_one(decode, [s.value for s in sliders], device))
 
     for s in sliders:
         s.observe(redraw, names="value")
@@ -126,13 +130,7 @@ def interpolation_explorer(
 
     def redraw(_=None):
         z = (1 - t.value) * z_a + t.value * z_b
-        img = _decode_one(decode, z.tolist(), device)
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(2.2, 2.2))
-            ax.imshow(img, cmap="gray", vmin=0, vmax=1)
-            ax.set_axis_off()
-            plt.show()
+        _show_in(out, _decode_one(decode, z.tolist(), device))
 
     t.observe(redraw, names="value")
     redraw()
