@@ -110,8 +110,8 @@ def apply_batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, b
 def single_thread() -> Iterator[None]:
     """Run the ``with`` block on one CPU thread, then restore the thread count.
 
-    For networks of a few thousand weights, handing each small operation to a second thread costs more than the
-    arithmetic it saves: chapter 4's toy GANs train about 20 % faster on one thread of a 2-core machine, with
+    For networks of some ten thousand weights, handing each small operation to a second thread costs more than the
+    arithmetic it saves: chapter 4's toy GANs took 7-25 % less time per step on one thread of a 2-core machine, with
     bit-identical results (``tests/test_single_thread.py`` checks the identity on a small MLP).
     """
     n = torch.get_num_threads()
