@@ -67,6 +67,9 @@ REPORT_BENCH := --bench _build/bench/bench.json
 # Results of the notebooks (for the status page and _build/metrics.json) are written here.
 book: export GENVIZ_PROFILE ?= book
 book: export GENVIZ_RESULTS := $(CURDIR)/_build/results
+# executed for the website: the explorers leave out their ipywidgets sliders (no kernel answers them there); the
+# live twins (genviz_utils.live), which compute in the reader's browser, take their place
+book: export GENVIZ_FOR_WEBSITE := 1
 book: data assets
 	@mkdir -p _build
 	@# the execution cache does not know the profile: start afresh when it changes
@@ -88,15 +91,18 @@ test: data assets
 	$(BIN)/ruff check genviz_utils tests book/_ext ci tools notebooks
 	rm -rf .cache/test _build/smoke && mkdir -p .cache/test
 	$(BIN)/python -m genviz_utils.report --results $$GENVIZ_RESULTS --json .cache/test/metrics.json --markdown book/_generated/metrics.md
-	GENVIZ_CACHE=$(CURDIR)/.cache/test/site $(BIN)/jupyter-book build . -W -n --keep-going --path-output _build/smoke
+	GENVIZ_CACHE=$(CURDIR)/.cache/test/site GENVIZ_FOR_WEBSITE=1 $(BIN)/jupyter-book build . -W -n --keep-going --path-output _build/smoke
 	GENVIZ_CACHE=$(CURDIR)/.cache/test/nbval GENVIZ_SITE=$(CURDIR)/_build/smoke/_build/html \
 	  $(BIN)/python -m pytest tests notebooks \
 	  --nbval-lax --nbval-current-env --durations=15 -p no:cacheprovider
 
 # Training throughput of the ae, vae, vqvae and gan models (about 1.5 min here); the status page shows it at the next
-# `make book`.
+# `make book`. Then the live explorers of the built site, if there is one (tools/live_bench.py).
 bench: data
 	$(BIN)/python -m genviz_utils.bench --out _build/bench/bench.json
+	@# the live explorers of a built site: payload per page, time to the first image, time per redraw
+	@if [ -f _build/html/index.html ]; then $(BIN)/python tools/live_bench.py --site _build/html --out _build/bench/live.json; \
+	  else echo "no built site (make book): the live explorers' bench is skipped"; fi
 
 # Every notebook run top to bottom (smoke profile, nbclient) in a separate venv with Colab's Python and preinstalled
 # packages (ci/colab-constraints.txt, e.g. ipywidgets 7.7.1; made once in .cache/venv-colab), the course installed only

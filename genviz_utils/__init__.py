@@ -12,7 +12,7 @@ Modules, one concern each:
 - ``viz``         -- image grids, reconstructions, loss curves, latent maps.
 - ``widgets``     -- ipywidgets explorers that always leave a static figure behind.
 - ``vq_widgets``  -- figures and explorers of token maps (codebook, code patches, token editor).
-- ``live``        -- latent pads whose decoder runs in the reader's browser (``live_decoder.js``).
+- ``live/``       -- explorers that run in the reader's browser (export to ``engine.js``, page templates).
 - ``features``    -- the Fashion-MNIST classifier whose features the metrics use (and chapter 5's perceptual net).
 - ``metrics``     -- FD, precision and recall, likelihood and reconstruction metrics of chapter 6.
 - ``model_zoo``   -- chapters 1-5's models for chapter 6, or short stand-ins when a chapter has not run.

@@ -2,11 +2,14 @@
 
 On the website there is no kernel, so sliders cannot decode anything: every explorer therefore first
 draws a static figure of what the sliders would show, then the sliders (which work wherever a kernel
-runs).
+runs). When the notebooks are executed for the website (``make book`` and the test site set
+``GENVIZ_FOR_WEBSITE=1``) the sliders are left out, so that the site has no dead sliders: the live twins of
+:mod:`genviz_utils.live`, which compute in the reader's browser, take their place.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -17,7 +20,10 @@ from .viz import as_image_batch, make_grid
 
 
 def has_ipywidgets() -> bool:
-    """Whether sliders can work here: ipywidgets is installed and we run inside an IPython kernel."""
+    """Whether sliders can work here: ipywidgets is installed, we run inside an IPython kernel, and the notebook is
+    not being executed for the website (``GENVIZ_FOR_WEBSITE`` unset), where no kernel will answer them."""
+    if os.environ.get("GENVIZ_FOR_WEBSITE"):
+        return False
     try:
         import ipywidgets  # noqa: F401
         from IPython import get_ipython

@@ -1,5 +1,6 @@
-"""The in-browser decoder agrees with PyTorch (autoencoder decoders and the GAN generator with its BatchNorms
-folded), and dragging on the pad changes the decoded image."""
+"""The browser runtime (``genviz_utils/live/engine.js``) computes what PyTorch computes, for every network the
+course exports (the autoencoders' and VAEs' decoders, the GAN generator with its BatchNorms, the VQ-VAE and VQ-GAN
+token decoders, the token prior step by step), and dragging on the pad changes the decoded image."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ import shutil
 import pytest
 import torch
 
-from genviz_utils.live import export_conv_decoder, export_generator, fold_generator, live_latent_pad
+from genviz_utils.live import live_latent_pad
+from genviz_utils.live.export import net_spec, prior_spec
+from genviz_utils.live.page import asset
 from genviz_utils.models.ae import ConvAutoencoder
 from genviz_utils.models.gan import Generator
+from genviz_utils.models.vae import ConvVAE
+from genviz_utils.models.vq import VQVAE, TokenPrior
+from genviz_utils.models.vqgan import VQGAN
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -45,33 +51,39 @@ def _plane(d: int) -> tuple[torch.Tensor, torch.Tensor]:
     return z0, torch.stack([z1 - z0, z2 - z0])
 
 
-def test_export_rejects_other_modules_and_dims():
-    with pytest.raises(TypeError, match="ConvDecoder"):
-        export_conv_decoder(torch.nn.Linear(2, 2))
+def _scaled(m: torch.nn.Module, factor: float = 3.0, seed: int = 0) -> torch.nn.Module:
+    """``m`` in eval mode with its weights scaled up, so that its outputs are far from grey (agreement means more)."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(factor)
+    return m.eval()
+
+
+def _vqvae(cls=VQVAE) -> torch.nn.Module:
+    torch.manual_seed(0)
+    m = cls(num_codes=16, code_dim=4, width=8)
+    with torch.no_grad():
+        m_vq = m.vq if cls is VQGAN else m
+        m_vq.quantizer.codebook.normal_(0, 1.5)
+    return _scaled(m, 1.5)
+
+
+def test_export_rejects_what_the_runtime_cannot_run():
+    with pytest.raises(TypeError, match="ConvAutoencoder, ConvVAE, ConvDecoder, GAN Generator, VQVAE or VQGAN"):
+        net_spec(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="2-D latent"):
         live_latent_pad(ConvAutoencoder(latent_dim=3, width=4).decoder_logits)
-    with pytest.raises(TypeError, match="ConvDecoder or a genviz_utils.models.gan.Generator, got Linear"):
-        live_latent_pad(torch.nn.Linear(2, 2))
-    with pytest.raises(TypeError, match="Generator"):
-        export_generator(ConvAutoencoder(latent_dim=2, width=4).decoder_logits)
+    with pytest.raises(ValueError, match="eval mode"):
+        net_spec(Generator(8, 8))                                   # a Generator is built in training mode
     with pytest.raises(ValueError, match=r"basis \(2, 8\)"):
         live_latent_pad(_generator(), basis=torch.randn(3, 8))
-
-
-def test_folded_generator_reproduces_eval_mode_in_pytorch():
-    G, z = _generator(), torch.randn(32, 8)
-    for bn in (G.fc[1], G.net[1]):  # BN is far from the identity, so folding it wrongly would show
-        assert bn.running_var.sub(1).abs().max() > 0.5 and bn.running_mean.abs().max() > 0.3
-    t = {k: v.float() for k, v in fold_generator(G).items()}
-    F = torch.nn.functional
-    h = F.relu(F.linear(z, t["fc.0.weight"], t["fc.0.bias"])).view(-1, 16, 7, 7)
-    h = F.relu(F.conv_transpose2d(h, t["net.0.weight"], t["net.0.bias"], stride=2, padding=1))
-    x = torch.sigmoid(F.conv_transpose2d(h, t["net.2.weight"], t["net.2.bias"], stride=2, padding=1))
-    with torch.no_grad():
-        ref = (G(z) + 1) / 2
-    assert (x - ref).abs().max() < 1e-5
-    assert ref.std() > 0.05
-    assert G.training is False and export_generator(G)["activation"] == "relu"
+    with pytest.raises(ValueError, match="both center"):
+        net_spec(_generator(), center=torch.zeros(8))
+    with pytest.raises(ValueError, match="token decoder"):
+        net_spec(_vqvae(), center=torch.zeros(49), basis=torch.eye(49)[:2])
+    with pytest.raises(TypeError, match="TokenPrior"):
+        prior_spec(torch.nn.Linear(2, 2))
 
 
 def test_page_weight_is_small_for_the_course_decoder():
@@ -100,30 +112,90 @@ def page():
         browser.close()
 
 
-def test_javascript_forward_pass_matches_pytorch(page):
-    model = _model()
-    page.set_content(live_latent_pad(model.decoder_logits, lim=2).data)
-    uid = page.evaluate("document.querySelector('.genviz-live').id")  # this page's decoder
-    for z in ([0.0, 0.0], [1.3, -0.7], [-2.0, 2.5]):
-        js = torch.tensor(page.evaluate(f"Array.from(window.genvizLive.decoders['{uid}']({z}))"))
-        with torch.no_grad():
-            ref = model.decode(torch.tensor([z])).flatten()
-        assert js.shape == ref.shape
-        assert (js - ref).abs().max() < 1e-4, f"JS and torch disagree at z={z}"
-        assert ref.std() > 0.01  # a non-trivial image, so agreement means something
+def _js_net(page, spec: dict, inputs: list[list[float]]) -> torch.Tensor:
+    """Outputs (N, out) of ``engine.js``'s makeNet(spec) on each input, in a blank page that holds only the runtime."""
+    page.set_content(f"<script>{asset('engine.js')}</script>")
+    out = page.evaluate("([spec, xs]) => { const f = window.genvizLive.makeNet(spec);"
+                        " return xs.map((x) => Array.from(f(x))); }", [spec, inputs])
+    return torch.tensor(out)
 
 
-def test_javascript_generator_matches_pytorch(page):
-    G, (center, basis) = _generator(), _plane(8)
-    page.set_content(live_latent_pad(G, center=center, basis=basis, lim=1.5).data)
-    uid = page.evaluate("document.querySelector('.genviz-live').id")  # this page's decoder
-    for u in ([0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [-1.2, 0.7]):
-        js = torch.tensor(page.evaluate(f"Array.from(window.genvizLive.decoders['{uid}']({u}))"))
-        with torch.no_grad():
-            ref = ((G(center + torch.tensor([u]) @ basis) + 1) / 2).flatten()
-        assert js.shape == ref.shape
-        assert (js - ref).abs().max() < 1e-4, f"JS and torch disagree at u={u}"
-        assert ref.std() > 0.05
+def _cases():
+    """(name, model, torch function of a batch of inputs -> images (B, 784) in [0, 1], inputs, export kwargs)."""
+    ae, vae, G = _model(), _scaled(ConvVAE(latent_dim=16, width=8)), _generator()
+    center, basis = _plane(8)
+    vq, vqgan = _vqvae(), _vqvae(VQGAN)
+    zs = [[0.0, 0.0], [1.3, -0.7], [-2.0, 2.5]]
+    z16 = torch.randn(3, 16, generator=torch.Generator().manual_seed(2)).tolist()
+    us = [[0.0, 0.0], [1.0, 0.0], [-1.2, 0.7]]
+    toks = torch.randint(0, 16, (3, 49), generator=torch.Generator().manual_seed(3)).tolist()
+    flat = lambda f: (lambda x: f(x).flatten(1))  # noqa: E731
+    return [
+        ("2-D AE decoder", ae.decoder_logits, flat(ae.decode), zs, {}),
+        ("whole AE", ae, flat(ae.decode), zs, {}),
+        ("16-D VAE", vae, flat(vae.decode), z16, {}),
+        ("GAN generator, BatchNorm in eval mode", G, flat(lambda z: (G(z) + 1) / 2), _plane(8)[0][None].tolist(), {}),
+        ("GAN generator on a plane", G, flat(lambda u: (G(center + u @ basis) + 1) / 2), us,
+         dict(center=center, basis=basis)),
+        ("VQ-VAE token decoder", vq, flat(lambda t: vq.decode_tokens(t.long().view(-1, 7, 7))), toks, {}),
+        ("VQ-GAN token decoder", vqgan, flat(lambda t: vqgan.decode_tokens(t.long().view(-1, 7, 7))), toks, {}),
+    ]
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_javascript_network_matches_pytorch(page, case):
+    name, model, ref_fn, inputs, kw = _cases()[case]
+    js = _js_net(page, net_spec(model, **kw), inputs)
+    with torch.no_grad():
+        ref = ref_fn(torch.tensor(inputs))
+    assert js.shape == ref.shape, name
+    err = (js - ref).abs().max().item()
+    assert err < 1e-4, f"{name}: JS and torch disagree by {err:.2e}"
+    assert ref.std() > 0.05, f"{name}: a near-constant image would make agreement meaningless"
+
+
+def test_generator_batchnorm_is_not_the_identity():
+    G = _generator()
+    for bn in (G.fc[1], G.net[1]):  # BN is far from the identity, so exporting it wrongly would show
+        assert bn.running_var.sub(1).abs().max() > 0.5 and bn.running_mean.abs().max() > 0.3
+
+
+def _prior() -> TokenPrior:
+    torch.manual_seed(0)
+    return _scaled(TokenPrior(num_codes=16, n_layer=2, n_embd=32, n_head=4), 2.0)
+
+
+def test_javascript_prior_matches_pytorch(page):
+    """Teacher-forced logits of every position (the runtime's step with its key/value cache, 49 times) equal
+    TokenPrior.forward, and greedy decoding (top_k=1) gives TokenPrior.sample's tokens."""
+    prior = _prior()
+    tokens = torch.randint(0, 16, (1, 7, 7), generator=torch.Generator().manual_seed(4))
+    page.set_content(f"<script>{asset('engine.js')}</script>")
+    js = page.evaluate("([spec, toks]) => Array.from(window.genvizLive.makePrior(spec).logits(toks))",
+                       [prior_spec(prior), tokens.flatten().tolist()])
+    with torch.no_grad():
+        ref = prior(tokens).flatten()
+    err = (torch.tensor(js) - ref).abs().max().item()
+    assert err < 1e-4, f"the JS prior's logits differ from TokenPrior.forward by {err:.2e}"
+    assert ref.std() > 0.5
+    greedy = page.evaluate("""(spec) => { const G = window.genvizLive, p = G.makePrior(spec), c = p.start();
+        const out = []; let tok = p.K;
+        for (let t = 0; t < p.T; t++) { tok = G.draw(G.probs(p.step(c, tok, t), 1.0, 1), 0.5); out.push(tok); }
+        return out; }""", prior_spec(prior))
+    assert greedy == prior.sample(1, top_k=1).flatten().tolist()
+
+
+def test_javascript_sampling_follows_temperature_and_top_k(page):
+    """probs() is softmax(logits / T) over the top k; draw() inverts the cumulative sum."""
+    page.set_content(f"<script>{asset('engine.js')}</script>")
+    logits = torch.tensor([2.0, 1.0, 0.5, -1.0, 0.5])
+    for temp, k in ((1.0, None), (0.5, 3), (2.0, 2)):
+        js = torch.tensor(page.evaluate("([l, t, k]) => window.genvizLive.probs(l, t, k)", [logits.tolist(), temp, k]))
+        from genviz_utils.models.vq import top_k_filter
+        ref = torch.softmax((top_k_filter(logits, k) if k else logits) / temp, -1)
+        assert (js - ref).abs().max() < 1e-6, (temp, k)
+    assert page.evaluate("window.genvizLive.draw([0.2, 0.5, 0.3], 0.69)") == 1
+    assert page.evaluate("window.genvizLive.draw([0.2, 0.5, 0.3], 0.71)") == 2
 
 
 @pytest.mark.parametrize("kind", ["decoder", "generator"])
@@ -143,3 +215,117 @@ def test_dragging_changes_the_canvas(page, kind):
     after = page.evaluate(pixels)
     assert sum(a != b for a, b in zip(before, after, strict=True)) > 1000, "dragging did not change the image"
     assert ("z = (" if kind == "decoder" else "(u1, u2) = (") in page.locator(".coords").inner_text()
+
+
+def _canvas(page, selector: str) -> list[int]:
+    return page.evaluate(f"(() => {{ const c = document.querySelector('{selector}');"
+                         " return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); })()")
+
+
+def _console_errors(page) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors
+
+
+def _slide(page, selector: str, value: float) -> None:
+    page.evaluate(f"(() => {{ const s = document.querySelector('{selector}'); s.value = {value};"
+                  " s.dispatchEvent(new Event('input')); })()")
+
+
+def test_interpolation_slider_decodes_the_line(page):
+    from genviz_utils.live import live_interpolation
+
+    G = _generator()
+    z_a, z_b = torch.randn(2, 8, generator=torch.Generator().manual_seed(5))
+    errors = _console_errors(page)
+    page.set_content(live_interpolation(G, z_a, z_b, strip=True, steps=5).data)
+    uid = page.evaluate("document.querySelector('.genviz-live').id")
+    for t in (0.0, 0.3, 1.0):
+        js = torch.tensor(page.evaluate(f"Array.from(window.genvizLive.nets['{uid}']([{t}]))"))
+        with torch.no_grad():
+            ref = ((G(((1 - t) * z_a + t * z_b)[None]) + 1) / 2).flatten()
+        assert (js - ref).abs().max() < 1e-4, f"the slider's image at t={t} is not the decoded line"
+    page.wait_for_function("document.querySelectorAll('.strips canvas').length === 5")
+    before = _canvas(page, "canvas.out")
+    _slide(page, "input[type=range]", 0.95)
+    assert sum(a != b for a, b in zip(before, _canvas(page, "canvas.out"), strict=True)) > 1000
+    assert not errors, errors
+
+
+def test_sweep_has_a_slider_and_a_strip_per_coordinate(page):
+    from genviz_utils.live import live_sweep
+
+    G, base = _generator(), torch.randn(8, generator=torch.Generator().manual_seed(8))
+    page.set_content(live_sweep(G, dims=[0, 2, 5], center=base, lim=2.0, strips=True, steps=4).data)
+    uid = page.evaluate("document.querySelector('.genviz-live').id")
+    js = torch.tensor(page.evaluate(f"Array.from(window.genvizLive.nets['{uid}']([1.5, 0, -1]))"))
+    z = base.clone()
+    z[0] += 1.5
+    z[5] -= 1
+    with torch.no_grad():
+        ref = ((G(z[None]) + 1) / 2).flatten()
+    assert (js - ref).abs().max() < 1e-4, "slider j must move coordinate dims[j] only"
+    assert page.locator("input[type=range]").count() == 3
+    page.wait_for_function("document.querySelectorAll('.strips canvas').length === 12")
+    with pytest.raises(ValueError, match="distinct coordinates"):
+        live_sweep(G, dims=[0, 0])
+
+
+def _token_page(page, with_prior: bool = True):
+    from genviz_utils.live import live_tokens
+
+    vq, vqgan = _vqvae(), _vqvae(VQGAN)
+    image = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(6))
+    prior = _prior() if with_prior else None
+    page.set_content(live_tokens({"VQ-VAE": vq, "VQ-GAN": vqgan}, image, prior=prior, cell=(2, 4)).data)
+    with torch.no_grad():
+        start = vq.tokenize(image)[0].flatten().tolist()
+    return vq, vqgan, start
+
+
+def test_token_editor_click_changes_the_cell_and_both_decodes(page):
+    errors = _console_errors(page)
+    vq, vqgan, start = _token_page(page, with_prior=False)
+    assert page.locator(".cellinfo").inner_text() == f"cell (2, 4): code {start[2 * 7 + 4]}"
+    outs = [_canvas(page, f".outs div:nth-child({i}) canvas") for i in (1, 2)]
+    new_code = (start[2 * 7 + 4] + 5) % 16
+    page.locator(f".palette canvas[title='code {new_code}']").click()
+    assert page.locator(".cellinfo").inner_text() == f"cell (2, 4): code {new_code}"
+    for i, before in zip((1, 2), outs, strict=True):
+        after = _canvas(page, f".outs div:nth-child({i}) canvas")
+        assert before != after, f"decoder {i} did not redraw after the edit"
+    # clicking another cell selects it
+    box = page.locator("canvas.map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5 / 7, box["y"] + box["height"] * 6.5 / 7)
+    assert page.locator(".cellinfo").inner_text().startswith("cell (6, 0)")
+    assert page.locator(".priorbox").is_hidden()
+    assert not errors, errors
+
+
+def test_token_prior_samples_and_completes_token_by_token(page):
+    """Sampling fills all 49 cells; completing from the chosen cell keeps the tokens before it, and with top-k = 1
+    the rest is the prior's greedy continuation of that prefix, as PyTorch computes it."""
+    errors = _console_errors(page)
+    _token_page(page)
+    uid = page.evaluate("document.querySelector('.genviz-live').id")
+    tokens = f"window.genvizLive.nets['{uid}'].tokens()"
+    done = "document.querySelector('.probinfo').textContent.startsWith('step 49 of 49')"
+    page.locator("button.sample").click()
+    page.wait_for_function(done)
+    sampled = page.evaluate(tokens)
+    assert len(sampled) == 49 and all(0 <= t < 16 for t in sampled)
+    _slide(page, "input.topk", 1)
+    page.locator("button.complete").click()                  # from cell (2, 4) = position 18
+    page.wait_for_function(done)
+    completed = page.evaluate(tokens)
+    assert completed[:18] == sampled[:18], "completion must keep the tokens before the chosen cell"
+    prior, greedy = _prior(), torch.tensor(sampled)
+    with torch.no_grad():
+        for t in range(18, 49):     # causal: position t's logits depend on tokens < t only
+            greedy[t] = prior(greedy.view(1, 7, 7))[0, t].argmax()
+    assert completed == greedy.tolist(), "top-k = 1 completion differs from the prior's greedy continuation"
+    info = page.locator(".probinfo").inner_text()
+    assert "1 of 16 codes possible" in info and "p = 1.000" in info, "top-k = 1 must leave one code with p = 1"
+    assert not errors, errors

@@ -25,6 +25,11 @@ BENIGN_CONSOLE = ("Got invalid theme mode",)
 pytestmark = pytest.mark.skipif(not SITE, reason="set GENVIZ_SITE to a built site (make test does)")
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:   # one line per request would drown the output
+        pass
+
+
 def _pages() -> list[str]:
     if not SITE:
         return []
@@ -38,8 +43,7 @@ def _pages() -> list[str]:
 def server():
     root = Path(SITE)
     assert (root / "index.html").exists(), f"{root} is not a built site (no index.html)"
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None
+    handler = functools.partial(_QuietHandler, directory=str(root))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -128,3 +132,72 @@ def test_widget_manager_uses_mathjax_3():
     manager = (Path(SITE) / "widgets" / "embed-amd.js").read_text(errors="ignore")
     assert "MathJax.typesetPromise([e])" in manager
     assert '&&MathJax.Hub.Queue(["Typeset",MathJax.Hub,e])}' not in manager, "embed-amd.js is not patched"
+
+
+# The chapters' explorers that compute in the browser (genviz_utils.live), by page: what each page must hold.
+LIVE = {"01_autoencoder": 2, "02_vae": 3, "03_vqvae": 1, "04_gan": 3, "05_vqgan": 1, "06_comparing_models": 1}
+LIVE_PAYLOAD_LIMIT = 1_500_000     # bytes of live explorers (weights and code) per chapter page
+
+
+# ipywidgets models a reader would move or press (progress bars and outputs are fine on a static page)
+CONTROLS_JS = """Array.from(document.querySelectorAll("script[type='application/vnd.jupyter.widget-state+json']"))
+    .flatMap(s => Object.values(JSON.parse(s.text).state || {})).map(m => m.model_name)
+    .filter(n => /Slider|Button|Dropdown|Text|Checkbox|Select|Play|Toggle|Picker|Combobox/.test(n))"""
+
+
+def _chapter_pages() -> list[str]:
+    return [p for p in _pages() if p.startswith("notebooks/") and Path(p).stem in LIVE]
+
+
+def _painted(page, canvas) -> int:
+    """Number of distinct grey levels on a canvas (1: blank)."""
+    return page.evaluate("(c) => new Set(Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height)"
+                         ".data.filter((_, i) => i % 4 === 0))).size", canvas.element_handle())
+
+
+def _pixels(page, canvas) -> list[int]:
+    return page.evaluate("(c) => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)",
+                         canvas.element_handle())
+
+
+@pytest.mark.parametrize("path", _chapter_pages())
+def test_no_dead_sliders_and_every_live_explorer_responds(browser, server, path):
+    """No ipywidgets slider is left on the website (no kernel answers it); each live explorer has drawn its image,
+    and moving its first slider (or clicking a code of its palette, or dragging on its pad) redraws it."""
+    page, errors, _ = _open(browser, f"{server}/{path}")
+    try:
+        controls = page.evaluate(CONTROLS_JS)
+        assert not controls, f"{path} has ipywidgets controls that nothing answers on a static site: {controls}"
+        live = page.locator(".genviz-live")
+        assert live.count() == LIVE[Path(path).stem], f"{path}: {live.count()} live explorers"
+        payload = page.evaluate("Array.from(document.scripts).filter(s => s.text.includes('genvizLive'))"
+                                ".reduce((n, s) => n + s.text.length, 0)")
+        assert payload <= LIVE_PAYLOAD_LIMIT, f"{path}: the live explorers weigh {payload:,} bytes"
+        for i in range(live.count()):
+            root = live.nth(i)
+            out = root.locator("canvas.out, .outs canvas").first
+            root.scroll_into_view_if_needed()
+            assert _painted(page, out) > 5, f"{path}: live explorer {i} has not drawn its image"
+            before = _pixels(page, out)
+            if root.locator("canvas.pad").count():
+                box = root.locator("canvas.pad").bounding_box()
+                page.mouse.move(box["x"] + 15, box["y"] + 15)
+                page.mouse.down()
+                page.mouse.move(box["x"] + box["width"] - 15, box["y"] + box["height"] - 15, steps=4)
+                page.mouse.up()
+            elif root.locator(".palette canvas").count():
+                page.wait_for_function("(r) => r.querySelectorAll('.palette canvas').length > 8",
+                                       arg=root.element_handle())
+                current = int(root.locator(".cellinfo").inner_text().split("code ")[1])
+                root.locator(f".palette canvas[title='code {(current + 7) % 16}']").click()
+            else:
+                root.locator("input[type=range]").first.evaluate(
+                    "(s) => { s.value = s.max; s.dispatchEvent(new Event('input')); }")
+            assert _pixels(page, out) != before, f"{path}: live explorer {i} did not redraw"
+        assert not errors, f"console errors on {path}: {errors}"
+    except AssertionError:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / ("live_" + path.replace("/", "_") + ".png")), full_page=True)
+        raise
+    finally:
+        page.close()

@@ -1,0 +1,278 @@
+// The course's browser runtime: runs the networks that genviz_utils.live.export writes, so that an explorer works
+// in a static web page, in Jupyter and in Colab alike, with no kernel and no download. A network is a list of ops
+// on one tensor (a Float32Array and its shape) with named float32 weights in PyTorch's layouts; the token prior
+// has its own small runner with a key/value cache. Every op is checked against PyTorch (tests/test_live.py).
+(function () {
+  const VERSION = 3;
+  if (window.genvizLive && window.genvizLive.version >= VERSION) return;  // one copy per page is enough
+
+  // Weights arrive as base85 text (Python's base64.b85encode of little-endian float32 bytes: 5 characters per 4
+  // bytes, 6 % smaller than base64, and its alphabet has no quote, backslash or slash, so it sits safely
+  // in JSON inside a <script>).
+  const B85 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~";
+  const B85_VALUE = new Uint8Array(128);
+  for (let i = 0; i < B85.length; i++) B85_VALUE[B85.charCodeAt(i)] = i;
+  function f32(text) {
+    const groups = text.length / 5, view = new DataView(new ArrayBuffer(4 * groups));
+    for (let g = 0; g < groups; g++) {
+      let v = 0;
+      for (let j = 0; j < 5; j++) v = v * 85 + B85_VALUE[text.charCodeAt(5 * g + j)];
+      view.setUint32(4 * g, v, false);            // b85 reads each 4 bytes as a big-endian number
+    }
+    return new Float32Array(view.buffer);
+  }
+
+  // erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): exact GELU, as nn.GELU() computes it.
+  function erf(x) {
+    const s = x < 0 ? -1 : 1, a = Math.abs(x), t = 1 / (1 + 0.3275911 * a);
+    const p = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;
+    return s * (1 - p * Math.exp(-a * a));
+  }
+  const ACT = {
+    silu: (v) => v / (1 + Math.exp(-v)),
+    relu: (v) => (v > 0 ? v : 0),
+    sigmoid: (v) => 1 / (1 + Math.exp(-v)),
+    tanh: Math.tanh,
+    gelu: (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)),
+  };
+
+  // ---- ops: x is {data: Float32Array, shape: [F] or [C, H, W]}; weights as PyTorch stores them ----
+  function linear(x, n, fin, W, b, fout) {        // x (n, fin), W (fout, fin) -> (n, fout)
+    const y = new Float32Array(n * fout);
+    for (let r = 0; r < n; r++)
+      for (let o = 0; o < fout; o++) {
+        let s = b ? b[o] : 0;
+        const wo = o * fin, xr = r * fin;
+        for (let c = 0; c < fin; c++) s += W[wo + c] * x[xr + c];
+        y[r * fout + o] = s;
+      }
+    return y;
+  }
+  function conv2d(x, cin, h, w, W, b, cout, k, stride, pad) {   // W (cout, cin, k, k)
+    const H = Math.floor((h + 2 * pad - k) / stride) + 1, Wd = Math.floor((w + 2 * pad - k) / stride) + 1;
+    const y = new Float32Array(cout * H * Wd);
+    for (let o = 0; o < cout; o++)
+      for (let i = 0; i < H; i++)
+        for (let j = 0; j < Wd; j++) {
+          let s = b ? b[o] : 0;
+          for (let c = 0; c < cin; c++) {
+            const wb = (o * cin + c) * k * k, xb = c * h * w;
+            for (let p = 0; p < k; p++) {
+              const yy = i * stride + p - pad;
+              if (yy < 0 || yy >= h) continue;
+              for (let q = 0; q < k; q++) {
+                const xx = j * stride + q - pad;
+                if (xx >= 0 && xx < w) s += W[wb + p * k + q] * x[xb + yy * w + xx];
+              }
+            }
+          }
+          y[(o * H + i) * Wd + j] = s;
+        }
+    return { data: y, shape: [cout, H, Wd] };
+  }
+  function convTranspose2d(x, cin, h, w, W, b, cout, k, stride, pad) {   // W (cin, cout, k, k)
+    const H = (h - 1) * stride - 2 * pad + k, Wd = (w - 1) * stride - 2 * pad + k;
+    const y = new Float32Array(cout * H * Wd);
+    if (b) for (let o = 0; o < cout; o++) y.fill(b[o], o * H * Wd, (o + 1) * H * Wd);
+    for (let c = 0; c < cin; c++)
+      for (let i = 0; i < h; i++)
+        for (let j = 0; j < w; j++) {
+          const v = x[(c * h + i) * w + j];
+          if (v === 0) continue;
+          for (let o = 0; o < cout; o++) {
+            const wb = (c * cout + o) * k * k, yb = o * H * Wd;
+            for (let p = 0; p < k; p++) {
+              const yy = i * stride - pad + p;
+              if (yy < 0 || yy >= H) continue;
+              for (let q = 0; q < k; q++) {
+                const xx = j * stride - pad + q;
+                if (xx >= 0 && xx < Wd) y[yb + yy * Wd + xx] += v * W[wb + p * k + q];
+              }
+            }
+          }
+        }
+    return { data: y, shape: [cout, H, Wd] };
+  }
+  function layerNorm(x, n, C, g, b, eps) {
+    const y = new Float32Array(n * C);
+    for (let r = 0; r < n; r++) {
+      let m = 0, v = 0;
+      for (let c = 0; c < C; c++) m += x[r * C + c];
+      m /= C;
+      for (let c = 0; c < C; c++) v += (x[r * C + c] - m) ** 2;
+      const inv = 1 / Math.sqrt(v / C + eps);
+      for (let c = 0; c < C; c++) y[r * C + c] = (x[r * C + c] - m) * inv * g[c] + b[c];
+    }
+    return y;
+  }
+
+  const size = (shape) => shape.reduce((a, b) => a * b, 1);
+
+  function run(ops, x, P) {
+    for (const op of ops) {
+      const W = op.w && P[op.w], b = op.b && P[op.b];
+      switch (op.op) {
+        case "linear": {
+          const fout = op.out, fin = size(x.shape);
+          x = { data: linear(x.data, 1, fin, W, b, fout), shape: [fout] };
+          break;
+        }
+        case "unflatten": x = { data: x.data, shape: op.shape.slice() }; break;
+        case "flatten": x = { data: x.data, shape: [x.data.length] }; break;
+        case "conv2d":
+          x = conv2d(x.data, x.shape[0], x.shape[1], x.shape[2], W, b, op.out, op.k, op.stride, op.pad);
+          break;
+        case "conv_transpose2d":
+          x = convTranspose2d(x.data, x.shape[0], x.shape[1], x.shape[2], W, b, op.out, op.k, op.stride, op.pad);
+          break;
+        case "act": {
+          const f = op.fn === "leaky_relu" ? ((s) => (v) => (v > 0 ? v : s * v))(op.slope) : ACT[op.fn];
+          if (!f) throw new Error("genvizLive: unknown activation " + op.fn);
+          x = { data: x.data.map(f), shape: x.shape };
+          break;
+        }
+        case "channel_affine": {   // y[c, ...] = x[c, ...] * scale[c] + shift[c]: a folded BatchNorm
+          const s = P[op.scale], t = P[op.shift], per = x.data.length / s.length;
+          const y = new Float32Array(x.data.length);
+          for (let i = 0; i < y.length; i++) { const c = Math.floor(i / per); y[i] = x.data[i] * s[c] + t[c]; }
+          x = { data: y, shape: x.shape };
+          break;
+        }
+        case "affine": x = { data: x.data.map((v) => v * op.scale + op.shift), shape: x.shape }; break;
+        case "residual": {
+          const r = run(op.body, x, P);
+          x = { data: x.data.map((v, i) => v + r.data[i]), shape: x.shape };
+          break;
+        }
+        case "embed_grid": {       // tokens (H*W ints) -> (D, H, W) codebook rows, as lookup + permute
+          const [K, D] = op.codebook_shape, [h, w] = op.grid, y = new Float32Array(D * h * w);
+          for (let t = 0; t < h * w; t++) {
+            const code = x.data[t];
+            if (!(code >= 0 && code < K)) throw new Error("genvizLive: token " + code + " is not in 0.." + (K - 1));
+            for (let d = 0; d < D; d++) y[d * h * w + t] = W[code * D + d];
+          }
+          x = { data: y, shape: [D, h, w] };
+          break;
+        }
+        default: throw new Error("genvizLive: unknown op " + op.op);
+      }
+    }
+    return x;
+  }
+
+  function weights(spec) {
+    const P = {};
+    for (const [name, text] of Object.entries(spec.weights)) P[name] = f32(text);
+    return P;
+  }
+
+  // A network: input numbers (latent or tokens) -> Float32Array output (an image's pixels, row by row).
+  function makeNet(spec) {
+    const P = weights(spec);
+    const net = (input) => run(spec.ops, { data: Float32Array.from(input), shape: [input.length] }, P).data;
+    net.inDim = spec.in_dim;
+    return net;
+  }
+
+  // The token prior (genviz_utils.models.vq.TokenPrior): step(cache, previous token, t) -> logits of token t.
+  function makePrior(spec) {
+    const P = weights(spec), C = spec.n_embd, nh = spec.n_head, hs = C / nh, K = spec.num_codes;
+    const T = spec.grid[0] * spec.grid[1], L = spec.n_layer;
+    function start() {
+      return { k: Array.from({ length: L }, () => new Float32Array(T * C)),
+               v: Array.from({ length: L }, () => new Float32Array(T * C)) };
+    }
+    function step(cache, token, t) {
+      const x = new Float32Array(C);
+      for (let c = 0; c < C; c++) x[c] = P["tok.weight"][token * C + c] + P["pos"][t * C + c];
+      for (let l = 0; l < L; l++) {
+        const p = "blocks." + l + ".";
+        const qkv = linear(layerNorm(x, 1, C, P[p + "ln1.weight"], P[p + "ln1.bias"], 1e-5), 1, C,
+                           P[p + "qkv.weight"], P[p + "qkv.bias"], 3 * C);
+        cache.k[l].set(qkv.subarray(C, 2 * C), t * C);
+        cache.v[l].set(qkv.subarray(2 * C, 3 * C), t * C);
+        const y = new Float32Array(C), att = new Float32Array(t + 1);
+        for (let h = 0; h < nh; h++) {       // attention of position t over 0..t, head h
+          let mx = -Infinity, Z = 0;
+          for (let s = 0; s <= t; s++) {
+            let d = 0;
+            for (let e = 0; e < hs; e++) d += qkv[h * hs + e] * cache.k[l][s * C + h * hs + e];
+            att[s] = d / Math.sqrt(hs);
+            if (att[s] > mx) mx = att[s];
+          }
+          for (let s = 0; s <= t; s++) { att[s] = Math.exp(att[s] - mx); Z += att[s]; }
+          for (let s = 0; s <= t; s++)
+            for (let e = 0; e < hs; e++) y[h * hs + e] += (att[s] / Z) * cache.v[l][s * C + h * hs + e];
+        }
+        const o = linear(y, 1, C, P[p + "proj.weight"], P[p + "proj.bias"], C);
+        for (let c = 0; c < C; c++) x[c] += o[c];
+        const m = linear(layerNorm(x, 1, C, P[p + "ln2.weight"], P[p + "ln2.bias"], 1e-5), 1, C,
+                         P[p + "mlp.0.weight"], P[p + "mlp.0.bias"], 4 * C).map(ACT.gelu);
+        const m2 = linear(m, 1, 4 * C, P[p + "mlp.2.weight"], P[p + "mlp.2.bias"], C);
+        for (let c = 0; c < C; c++) x[c] += m2[c];
+      }
+      return linear(layerNorm(x, 1, C, P["ln.weight"], P["ln.bias"], 1e-5), 1, C, P["head.weight"],
+                    P["head.bias"], K);
+    }
+    // Logits (T*K) of every position for a whole token map, teacher-forced: what TokenPrior.forward returns.
+    function logits(tokens) {
+      const cache = start(), out = new Float32Array(T * K);
+      let prev = K;                                   // the start token
+      for (let t = 0; t < T; t++) { out.set(step(cache, prev, t), t * K); prev = tokens[t]; }
+      return out;
+    }
+    return { start, step, logits, T, K };
+  }
+
+  // A seeded uniform generator (mulberry32), so that a seed gives the same sample on every reload.
+  function rng(seed) {
+    let a = seed >>> 0;
+    return function () {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  // Probabilities softmax(logits / temperature) restricted to the top k (ties at the k-th value kept), as
+  // TokenPrior.sample with top_k_filter; and one draw from them with the uniform u.
+  function probs(logits, temperature, topK) {
+    const z = Array.from(logits, (v) => v / temperature);
+    if (topK && topK < z.length) {
+      const kth = z.slice().sort((a, b) => b - a)[topK - 1];
+      for (let i = 0; i < z.length; i++) if (z[i] < kth) z[i] = -Infinity;
+    }
+    const mx = Math.max(...z), e = z.map((v) => Math.exp(v - mx)), Z = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / Z);
+  }
+  function draw(p, u) {
+    let c = 0;
+    for (let i = 0; i < p.length; i++) { c += p[i]; if (u < c) return i; }
+    return p.length - 1;
+  }
+
+  // Paint a grey image (side x side pixels in [0, 1]) scaled up onto a canvas, pixels kept sharp.
+  function paint(canvas, pixels, side) {
+    side = side || Math.round(Math.sqrt(pixels.length));
+    const img = new ImageData(side, side);
+    for (let i = 0; i < side * side; i++) {
+      const g = Math.round(255 * Math.min(1, Math.max(0, pixels[i])));
+      img.data[4 * i] = img.data[4 * i + 1] = img.data[4 * i + 2] = g;
+      img.data[4 * i + 3] = 255;
+    }
+    const tmp = document.createElement("canvas");
+    tmp.width = tmp.height = side;
+    tmp.getContext("2d").putImageData(img, 0, 0);
+    const ctx = canvas.getContext("2d");
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(tmp, 0, 0, canvas.width, canvas.height);
+  }
+
+  const old = window.genvizLive || {};
+  window.genvizLive = {
+    version: VERSION, makeNet, makePrior, rng, probs, draw, paint,
+    nets: old.nets || {},      // element id -> its network, for the tests
+    shown: old.shown || {},    // element id -> performance.now() at its first image
+  };
+})();

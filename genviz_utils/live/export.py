@@ -1,0 +1,154 @@
+"""Course models as the browser runtime's networks (``engine.js``): a list of ops and named float32 weights.
+
+:func:`net_spec` turns a decoder into ``{"ops": [...], "weights": {name: base85 float32}, "in_dim", "input"}``
+whose ``makeNet`` maps the decoder's input (a latent vector, or a token map read row by row) to the image's
+pixels in [0, 1], as the Python model does; :func:`prior_spec` does the same for the token prior. Only the layer
+types of the course's models are known (a table below); anything else raises a ``TypeError`` that names it.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import torch
+from torch import nn
+
+from ..models.ae import ConvAutoencoder, ConvDecoder
+from ..models.gan import Generator
+from ..models.vae import ConvVAE
+from ..models.vq import VQVAE, ResBlock, TokenPrior
+from ..models.vqgan import VQGAN
+
+_ACTS = {nn.SiLU: "silu", nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh"}
+
+
+def b85(t: torch.Tensor) -> str:
+    """A tensor's values as base85 text of little-endian float32 bytes (what ``engine.js`` reads), in PyTorch's
+    layout. Base85 is 6 % smaller than base64, which keeps a page with two decoders and a prior under budget."""
+    return base64.b85encode(t.detach().cpu().float().contiguous().numpy().astype("<f4").tobytes()).decode("ascii")
+
+
+class _Builder:
+    """Collects ops and their weights; weight names are the module's own (``fc.0.weight``)."""
+
+    def __init__(self):
+        self.ops: list[dict] = []
+        self.weights: dict[str, torch.Tensor] = {}
+
+    def add(self, name: str, t: torch.Tensor) -> str:
+        self.weights[name] = t.detach().double()
+        return name
+
+    def module(self, m: nn.Module, prefix: str, ops: list[dict] | None = None) -> list[dict]:
+        """Append the ops of ``m`` (a layer or a Sequential of layers) to ``ops`` (default: the network's)."""
+        ops = self.ops if ops is None else ops
+        p = f"{prefix}." if prefix else ""
+        if isinstance(m, nn.Sequential):
+            for name, child in m.named_children():
+                self.module(child, p + name, ops)
+        elif isinstance(m, ResBlock):
+            ops.append({"op": "residual", "body": self.module(m.net, p + "net", [])})
+        elif isinstance(m, nn.Linear):
+            ops.append({"op": "linear", "w": self.add(p + "weight", m.weight), "out": m.out_features,
+                        "b": self.add(p + "bias", m.bias) if m.bias is not None else None})
+        elif isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
+            if m.groups != 1 or m.dilation != (1, 1) or m.kernel_size[0] != m.kernel_size[1] \
+                    or m.stride[0] != m.stride[1] or m.padding[0] != m.padding[1] \
+                    or (isinstance(m, nn.ConvTranspose2d) and m.output_padding != (0, 0)):
+                raise TypeError(f"{p[:-1]}: the browser runtime takes square convolutions without groups, "
+                                f"dilation or output padding, got {m}.")
+            kind = "conv2d" if isinstance(m, nn.Conv2d) else "conv_transpose2d"
+            ops.append({"op": kind, "w": self.add(p + "weight", m.weight), "out": m.out_channels,
+                        "b": self.add(p + "bias", m.bias) if m.bias is not None else None,
+                        "k": m.kernel_size[0], "stride": m.stride[0], "pad": m.padding[0]})
+        elif isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+            if m.training or m.running_var is None:
+                raise ValueError(f"{p[:-1]}: a BatchNorm runs in the browser only in eval mode with running "
+                                 "statistics (what the browser computes); call model.eval() first.")
+            scale = m.weight.double() / (m.running_var.double() + m.eps).sqrt()      # (C,)
+            shift = m.bias.double() - m.running_mean.double() * scale
+            ops.append({"op": "channel_affine", "scale": self.add(p + "scale", scale),
+                        "shift": self.add(p + "shift", shift)})
+        elif isinstance(m, nn.LeakyReLU):
+            ops.append({"op": "act", "fn": "leaky_relu", "slope": m.negative_slope})
+        elif type(m) in _ACTS:
+            ops.append({"op": "act", "fn": _ACTS[type(m)]})
+        elif isinstance(m, nn.Unflatten):
+            ops.append({"op": "unflatten", "shape": list(m.unflattened_size)})
+        elif isinstance(m, nn.Flatten):
+            ops.append({"op": "flatten"})
+        else:
+            raise TypeError(f"{p[:-1] or 'the model'}: the browser runtime has no op for {type(m).__name__}; it "
+                            "knows Linear, Conv2d, ConvTranspose2d, BatchNorm (eval), ResBlock, Flatten, Unflatten "
+                            "and the activations SiLU, ReLU, LeakyReLU, Sigmoid, Tanh.")
+        return ops
+
+    def spec(self, **extra) -> dict:
+        return {"ops": self.ops, "weights": {k: b85(v) for k, v in self.weights.items()}, **extra}
+
+
+def _decoder_ops(b: _Builder, model: nn.Module) -> tuple[int, str]:
+    """The ops of a latent decoder ending at pixels in [0, 1]; returns (latent size, "latent")."""
+    if isinstance(model, ConvAutoencoder | ConvVAE):
+        model = model.decoder_logits
+    if isinstance(model, ConvDecoder):
+        b.module(model.fc, "fc")
+        b.ops.append({"op": "unflatten", "shape": [2 * model.width, 7, 7]})        # as forward's view
+        b.module(model.net, "net")
+        b.ops.append({"op": "act", "fn": "sigmoid"})                                # logits -> [0, 1]
+        return model.fc[0].in_features, "latent"
+    if isinstance(model, Generator):
+        b.module(model.fc, "fc")
+        b.ops.append({"op": "unflatten", "shape": [2 * model.width, 7, 7]})
+        b.module(model.net, "net")
+        b.ops.append({"op": "affine", "scale": 0.5, "shift": 0.5})                 # tanh's [-1, 1] -> [0, 1]
+        return model.z_dim, "latent"
+    if isinstance(model, VQGAN):
+        model = model.vq
+    if isinstance(model, VQVAE):
+        codebook = model.quantizer.codebook
+        b.ops.append({"op": "embed_grid", "w": b.add("codebook", codebook), "codebook_shape": list(codebook.shape),
+                      "grid": [7, 7]})
+        b.module(model.decoder_logits, "decoder_logits")
+        b.ops.append({"op": "act", "fn": "sigmoid"})
+        return 49, "tokens"
+    raise TypeError("the browser runtime decodes a ConvAutoencoder, ConvVAE, ConvDecoder, GAN Generator, VQVAE or "
+                    f"VQGAN, got {type(model).__name__}.")
+
+
+def net_spec(model: nn.Module, *, center: torch.Tensor | None = None, basis: torch.Tensor | None = None) -> dict:
+    """The browser network of ``model``'s decoder: input -> pixels (1 * 28 * 28) in [0, 1], row by row.
+
+    For a latent decoder, ``center`` (d,) and ``basis`` (k, d) restrict the input to the affine subspace
+    ``z = center + u @ basis``: the network then takes the k numbers u. It is exact (the first Linear becomes
+    ``W basis^T``, its bias ``W center + b``) and it shrinks the first layer from d to k columns, which is what keeps
+    a 64-dimensional generator's page small. Without them the network takes z itself.
+    Returns ``{"ops", "weights", "in_dim", "input": "latent" | "tokens"}``.
+    """
+    b = _Builder()
+    d, kind = _decoder_ops(b, model)
+    if (center is None) != (basis is None):
+        raise ValueError("pass both center (d,) and basis (k, d), or neither.")
+    if center is not None:
+        if kind != "latent":
+            raise ValueError("center/basis restrict a latent decoder's input; a token decoder takes token maps.")
+        center, basis = torch.as_tensor(center).double().cpu(), torch.as_tensor(basis).double().cpu()
+        if basis.ndim != 2 or basis.shape[1] != d or center.shape != (d,):
+            raise ValueError(f"expected center ({d},) and basis (k, {d}), got {tuple(center.shape)} and "
+                             f"{tuple(basis.shape)}.")
+        first = b.ops[0]
+        w = b.weights[first["w"]]
+        b.weights[first["w"]] = w @ basis.T                                        # (out, k)
+        b.weights[first["b"]] = b.weights[first["b"]] + w @ center
+        d = basis.shape[0]
+    return b.spec(in_dim=d, input=kind)
+
+
+def prior_spec(prior: TokenPrior) -> dict:
+    """The token prior's weights and sizes for ``engine.js``'s ``makePrior`` (its step runs one token with a
+    key/value cache, as :meth:`TokenPrior.sample` does)."""
+    if not isinstance(prior, TokenPrior):
+        raise TypeError(f"expected a genviz_utils.models.vq.TokenPrior, got {type(prior).__name__}.")
+    return {"weights": {k: b85(v) for k, v in prior.state_dict().items()}, "num_codes": prior.num_codes,
+            "grid": list(prior.grid), "n_layer": len(prior.blocks), "n_embd": prior.pos.shape[-1],
+            "n_head": prior.blocks[0].n_head}
