@@ -62,7 +62,7 @@ $(WIDGETS)/embed-amd.js: Makefile book/_widgets/require-config.js
 	sed -i 's|void 0!==window.MathJax&&MathJax.Hub.Queue(\["Typeset",MathJax.Hub,e\])|void 0!==window.MathJax\&\&(MathJax.typesetPromise?MathJax.typesetPromise([e]):MathJax.Hub\&\&MathJax.Hub.Queue(["Typeset",MathJax.Hub,e]))|g' $(WIDGETS)/embed-amd.js
 	@! grep -q '&&MathJax.Hub.Queue(\["Typeset",MathJax.Hub,e\])}' $(WIDGETS)/embed-amd.js || { echo "could not patch embed-amd.js"; exit 1; }
 
-REPORT_BENCH := --bench _build/bench/bench.json
+REPORT_BENCH := --bench _build/bench/bench.json --live _build/bench/live.json
 
 # Results of the notebooks (for the status page and _build/metrics.json) are written here.
 book: export GENVIZ_PROFILE ?= book

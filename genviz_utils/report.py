@@ -2,10 +2,11 @@
 table for the book's status page. Run by ``make book`` after the notebooks have executed::
 
     python -m genviz_utils.report --results _build/results --json _build/metrics.json \
-        --markdown book/_generated/metrics.md [--bench _build/bench/bench.json]
+        --markdown book/_generated/metrics.md [--bench _build/bench/bench.json] [--live _build/bench/live.json]
 
-With ``--bench`` (the output of ``make bench``), and when that file exists, the page also gets the training
-throughput table. :func:`comparison_table` formats chapter 6's table of its own measurements, in the notebook.
+With ``--bench`` and ``--live`` (the outputs of ``make bench``), and when those files exist, the page also gets the
+training throughput table and the live explorers' payload and latency (which metrics.json then carries as
+``live``). :func:`comparison_table` formats chapter 6's table of its own measurements, in the notebook.
 """
 
 from __future__ import annotations
@@ -187,14 +188,35 @@ def bench_markdown(bench: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def live_markdown(live: dict[str, Any]) -> str:
+    """The table of ``tools/live_bench.py`` (run by ``make bench`` on a built site): per page, the live explorers'
+    payload, the time from the start of loading to the last of their first images, and the time of one redraw."""
+    lines = ["## Live explorers (`make bench`)", "",
+             "Measured in headless Chromium on this machine, the site served locally. *First image*: from the start "
+             "of loading the page to the last of its explorers' first images. *Redraw*: one evaluation of each "
+             "explorer's network (median of 20).", "",
+             "| page | explorers | payload (MB) | gzip (MB) | first image (ms) | redraw (ms) |",
+             "|---|---:|---:|---:|---:|---|"]
+    for page, r in live.items():
+        first = max(r.get("first_image_ms", {}).values(), default=float("nan"))
+        redraw = ", ".join(f"{v:.1f}" for v in r.get("redraw_ms", {}).values()) or "—"
+        lines.append(f"| {page} | {r.get('explorers', 0)} | {r.get('payload_bytes', 0) / 1e6:.2f} | "
+                     f"{r.get('payload_gzip_bytes', 0) / 1e6:.2f} | {first:.0f} | {redraw} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, required=True)
     ap.add_argument("--json", type=Path, required=True)
     ap.add_argument("--markdown", type=Path, required=True)
     ap.add_argument("--bench", type=Path, help="bench.json of `make bench`, shown when it exists")
+    ap.add_argument("--live", type=Path, help="live.json of `make bench` (tools/live_bench.py), shown when it exists")
     args = ap.parse_args(argv)
     metrics = collect(args.results) if args.results.is_dir() else {"profile": None, "device": None, "models": {}}
+    live = json.loads(args.live.read_text()) if args.live is not None and args.live.exists() else None
+    if live is not None:
+        metrics["live"] = live
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(metrics, indent=2))
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
@@ -204,6 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.bench is not None:
         text += ("\n## Training throughput (`make bench`)\n\nNot measured for this build: run `make bench` before "
                  "`make book` to add the table of training speeds.\n")
+    if live is not None:
+        text += "\n" + live_markdown(live)
     if not args.markdown.exists() or args.markdown.read_text() != text:  # unchanged file: no Sphinx rebuild
         args.markdown.write_text(text)
     print(f"wrote {args.json} ({len(metrics['models'])} chapters) and {args.markdown}")
