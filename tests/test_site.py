@@ -135,7 +135,7 @@ def test_widget_manager_uses_mathjax_3():
 
 
 # The chapters' explorers that compute in the browser (genviz_utils.live), by page: what each page must hold.
-LIVE = {"01_autoencoder": 2, "02_vae": 3, "03_vqvae": 1, "04_gan": 3, "05_vqgan": 1, "06_comparing_models": 1}
+LIVE = {"01_autoencoder": 2, "02_vae": 3, "03_vqvae": 1, "04_gan": 4, "05_vqgan": 1, "06_comparing_models": 1}
 LIVE_PAYLOAD_LIMIT = 1_500_000     # bytes of live explorers (weights and code) per chapter page
 
 
@@ -190,6 +190,11 @@ def test_no_dead_sliders_and_every_live_explorer_responds(browser, server, path)
                                        arg=root.element_handle())
                 current = int(root.locator(".cellinfo").inner_text().split("code ")[1])
                 root.locator(f".palette canvas[title='code {(current + 7) % 16}']").click()
+            elif root.locator("button.play").count():          # the GAN Lab: play trains, pause stops
+                root.locator("button.play").click()
+                page.wait_for_function("(r) => Number(r.querySelector('.step').textContent) >= 20",
+                                       arg=root.element_handle())
+                root.locator("button.play").click()
             else:
                 root.locator("input[type=range]").first.evaluate(
                     "(s) => { s.value = s.max; s.dispatchEvent(new Event('input')); }")

@@ -7,6 +7,7 @@ website, in Jupyter and in Colab alike, with no kernel.
 - :func:`live_sweep` -- one slider per latent coordinate, and a strip that sweeps each (chapters 1, 2, 4).
 - :func:`live_tokens` -- a token map to edit cell by cell, decoded by one or more token decoders, and the token
   prior's sampling with temperature and top-k, token by token (chapters 3 and 5).
+- :func:`live_gan_lab` -- GAN Lab on chapter 4's ring: G and D train in the browser, with D's decision map.
 
 ``export`` turns a course model into the runtime's network; ``page`` makes the page element.
 """
@@ -18,9 +19,10 @@ import torch
 from torch import nn
 
 from .export import net_spec, prior_spec
+from .ganlab import live_gan_lab
 from .page import PALETTE, element, legend
 
-__all__ = ["live_interpolation", "live_latent_pad", "live_sweep", "live_tokens"]
+__all__ = ["live_gan_lab", "live_interpolation", "live_latent_pad", "live_sweep", "live_tokens"]
 
 
 def _latent_dim(model: nn.Module) -> int:
