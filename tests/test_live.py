@@ -329,3 +329,75 @@ def test_token_prior_samples_and_completes_token_by_token(page):
     info = page.locator(".probinfo").inner_text()
     assert "1 of 16 codes possible" in info and "p = 1.000" in info, "top-k = 1 must leave one code with p = 1"
     assert not errors, errors
+
+
+def _shown_image(page, selector: str) -> torch.Tensor:
+    """The 28x28 grey image a canvas shows (the centre of each scaled-up pixel), in [0, 255]."""
+    rgba = torch.tensor(_canvas(page, selector)).view(168, 168, 4)[..., 0].float()
+    return rgba[3::6, 3::6]
+
+
+def test_pad_click_decodes_the_point_under_the_pointer(page):
+    """Clicking at a known point of the pad shows z = centre + diag(scale) u there, decoded as PyTorch decodes it
+    (catches a missing y flip, swapped axes or a wrong scale, which 'the image changed' would not)."""
+    model, center, scale = _model(), torch.tensor([0.4, -0.3]), torch.tensor([1.5, 0.7])
+    page.set_content(live_latent_pad(model.decoder_logits, center=center, scale=scale, lim=2).data)
+    box = page.locator("canvas.pad").bounding_box()
+    fx, fy = 0.8, 0.25                                      # right of centre, near the top
+    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    u = torch.tensor([(2 * fx - 1) * 2, (1 - 2 * fy) * 2])   # pad coordinates: up is +u2
+    z = center + scale * u
+    shown = [float(v) for v in page.locator(".coords").inner_text().split("(")[1].rstrip(")").split(",")]
+    assert torch.allclose(torch.tensor(shown), z, atol=0.02), f"readout {shown}, expected {z.tolist()}"
+    with torch.no_grad():
+        ref = (255 * model.decode(z[None])[0, 0]).round()
+    assert (_shown_image(page, "canvas.out") - ref).abs().max() <= 1
+
+
+def test_each_token_pane_shows_its_own_decoder(page):
+    """After an edit, pane i shows decoder i's decode_tokens of the edited map (not decoder 0's, not swapped)."""
+    vq, vqgan, start = _token_page(page, with_prior=False)
+    page.locator(f".palette canvas[title='code {(start[18] + 3) % 16}']").click()
+    uid = page.evaluate("document.querySelector('.genviz-live').id")
+    tokens = torch.tensor(page.evaluate(f"window.genvizLive.nets['{uid}'].tokens()")).view(1, 7, 7)
+    for i, model in ((1, vq), (2, vqgan)):
+        with torch.no_grad():
+            ref = (255 * model.decode_tokens(tokens)[0, 0]).round()
+        assert (_shown_image(page, f".outs div:nth-child({i}) canvas") - ref).abs().max() <= 1, f"pane {i}"
+    with torch.no_grad():
+        assert (vq.decode_tokens(tokens) - vqgan.decode_tokens(tokens)).abs().max() > 0.05   # the panes differ
+
+
+def test_sampling_reads_temperature_and_top_k(page):
+    """At temperature 0.5 and top-k 3 every drawn token is among the prior's 3 most likely at its step, and the
+    printed probability of the last one is softmax(top-3 logits / 0.5) as PyTorch computes it."""
+    _token_page(page)
+    uid = page.evaluate("document.querySelector('.genviz-live').id")
+    _slide(page, "input.temp", 0.5)
+    _slide(page, "input.topk", 3)
+    page.locator("button.sample").click()
+    page.wait_for_function("document.querySelector('.probinfo').textContent.startsWith('step 49 of 49')")
+    tokens = torch.tensor(page.evaluate(f"window.genvizLive.nets['{uid}'].tokens()"))
+    with torch.no_grad():
+        logits = _prior()(tokens.view(1, 7, 7))[0]                          # (49, K), teacher-forced
+    top3 = logits.topk(3, -1).indices
+    assert all(tokens[t] in top3[t] for t in range(49)), "a drawn token is outside the top 3"
+    from genviz_utils.models.vq import top_k_filter
+    p_last = torch.softmax(top_k_filter(logits[48], 3) / 0.5, -1)[tokens[48]].item()
+    info = page.locator(".probinfo").inner_text()
+    assert f"p = {p_last:.3f}" in info and "3 of 16 codes possible" in info, (info, p_last)
+    assert page.locator("input.seed").input_value() == "1", "the seed must advance, so that the next map differs"
+
+
+def test_page_checks_its_weights_against_pytorch(page):
+    """The PyTorch output stored with a network is compared on load: right weights give no error, a network whose
+    stored output is another model's is reported on the console (which the site's tests fail on)."""
+    errors = _console_errors(page)
+    page.set_content(live_latent_pad(_model().decoder_logits, lim=2).data)
+    uid = page.evaluate("document.querySelector('.genviz-live').id")
+    assert page.evaluate(f"window.genvizLive.nets['{uid}'].checkError") < 1e-5 and not errors
+    spec = net_spec(_model().decoder_logits, check=[0.0, 0.0])
+    spec["check"] = net_spec(_scaled(ConvAutoencoder(latent_dim=2, width=8), 3.0, seed=1), check=[0.0, 0.0])["check"]
+    page.set_content(f"<script>{asset('engine.js')}</script>")
+    page.evaluate("(spec) => window.genvizLive.makeNet(spec)", spec)
+    assert any("differs from PyTorch" in e for e in errors), errors

@@ -145,6 +145,12 @@ CONTROLS_JS = """Array.from(document.querySelectorAll("script[type='application/
     .filter(n => /Slider|Button|Dropdown|Text|Checkbox|Select|Play|Toggle|Picker|Combobox/.test(n))"""
 
 
+# the differences each network of an explorer measured on load against PyTorch's output for its trained weights
+CHECKS_JS = """(id) => { const n = window.genvizLive.nets[id]; if (!n) return null;
+    const all = typeof n === "function" ? [n] : [...n.decoders, ...(n.prior ? [n.prior] : [])];
+    return all.map((x) => (x.checkError === undefined ? null : x.checkError)); }"""
+
+
 def _chapter_pages() -> list[str]:
     return [p for p in _pages() if p.startswith("notebooks/") and Path(p).stem in LIVE]
 
@@ -163,7 +169,8 @@ def _pixels(page, canvas) -> list[int]:
 @pytest.mark.parametrize("path", _chapter_pages())
 def test_no_dead_sliders_and_every_live_explorer_responds(browser, server, path):
     """No ipywidgets slider is left on the website (no kernel answers it); each live explorer has drawn its image,
-    and moving its first slider (or clicking a code of its palette, or dragging on its pad) redraws it."""
+    its networks computed what PyTorch computed with the page's own weights, and moving its first slider (or
+    clicking a code of its palette, dragging on its pad, pressing play) redraws it."""
     page, errors, _ = _open(browser, f"{server}/{path}")
     try:
         controls = page.evaluate(CONTROLS_JS)
@@ -178,6 +185,9 @@ def test_no_dead_sliders_and_every_live_explorer_responds(browser, server, path)
             out = root.locator("canvas.out, .outs canvas").first
             root.scroll_into_view_if_needed()
             assert _painted(page, out) > 5, f"{path}: live explorer {i} has not drawn its image"
+            checks = page.evaluate(CHECKS_JS, root.get_attribute("id"))   # None: the GAN Lab, which has no weights
+            assert checks is None or (checks and all(e is not None and e <= 1e-4 for e in checks)), (
+                f"{path}: live explorer {i}'s networks differ from what PyTorch computed for them: {checks}")
             before = _pixels(page, out)
             if root.locator("canvas.pad").count():
                 box = root.locator("canvas.pad").bounding_box()

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .export import net_spec, prior_spec
+from ..models.vq import TokenPrior
+from .export import decoder_kind, net_spec, prior_spec
 from .ganlab import live_gan_lab
 from .page import PALETTE, element, legend
 
@@ -26,10 +27,10 @@ __all__ = ["live_gan_lab", "live_interpolation", "live_latent_pad", "live_sweep"
 
 
 def _latent_dim(model: nn.Module) -> int:
-    spec = net_spec(model)
-    if spec["input"] != "latent":
+    d, kind = decoder_kind(model)
+    if kind != "latent":
         raise TypeError(f"a latent explorer needs a latent decoder, got {type(model).__name__} (it decodes tokens).")
-    return spec["in_dim"]
+    return d
 
 
 def live_latent_pad(
@@ -66,13 +67,15 @@ def live_latent_pad(
     if basis.shape != (2, d) or center.shape != (d,):
         raise ValueError(f"expected basis (2, {d}) and center ({d},), got {tuple(basis.shape)} and "
                          f"{tuple(center.shape)}.")
-    spec = net_spec(decoder, center=center, basis=basis)          # takes the plane coordinates (u1, u2)
+    spec = net_spec(decoder, center=center, basis=basis, check=[0.0, 0.0])   # takes the plane coordinates (u1, u2)
     pts = []
     if points is not None:
         p = torch.as_tensor(points).double().cpu()
         if p.ndim != 2 or p.shape[1] != d:
             raise ValueError(f"points must have shape (N, {d}), got {tuple(p.shape)}.")
         u = ((p - center) @ torch.linalg.pinv(basis))[:max_points].numpy()   # least-squares plane coordinates
+        if labels is not None and len(labels) != len(p):
+            raise ValueError(f"labels must have one entry per point: {len(labels)} labels for {len(p)} points.")
         lab = (torch.as_tensor(labels).cpu().numpy()[:max_points] if labels is not None else np.zeros(len(u), int))
         pts = [[round(float(a), 3), round(float(b), 3), int(c)] for (a, b), c in zip(u, lab, strict=True)]
     # 2-D latents read out z itself; higher-dimensional ones the plane coordinates u.
@@ -95,7 +98,7 @@ def live_interpolation(decoder: nn.Module, z_a: torch.Tensor, z_b: torch.Tensor,
     draws as its static view; leave it out when that figure is on the page already)."""
     d = _latent_dim(decoder)
     z_a, z_b = _vector(z_a, d, "z_a"), _vector(z_b, d, "z_b")
-    spec = net_spec(decoder, center=z_a, basis=(z_b - z_a)[None])                 # the network takes t
+    spec = net_spec(decoder, center=z_a, basis=(z_b - z_a)[None], check=[0.5])    # the network takes t
     ts = np.linspace(0, 1, steps).round(4).tolist()
     cfg = {"spec": spec, "sliders": [{"name": "t", "min": 0.0, "max": 1.0, "value": 0.5}],
            "strips": [{"caption": f"t = 0 … 1 in {steps} steps", "inputs": [[t] for t in ts]}] if strip else []}
@@ -117,7 +120,10 @@ def live_sweep(decoder: nn.Module, *, dims: int | list[int] | None = None, cente
     if not dims or any(not 0 <= i < d for i in dims) or len(set(dims)) != len(dims):
         raise ValueError(f"dims must be distinct coordinates in 0..{d - 1}, got {dims}.")
     center = torch.zeros(d, dtype=torch.float64) if center is None else _vector(center, d, "center")
-    scale = torch.as_tensor(scale, dtype=torch.float64).cpu().expand(d)
+    scale = torch.as_tensor(scale, dtype=torch.float64).cpu().flatten()
+    if scale.numel() not in (1, d):
+        raise ValueError(f"scale must be a number or one per latent coordinate ({d}), got {scale.numel()} values.")
+    scale = scale.expand(d)
     basis = torch.zeros(len(dims), d, dtype=torch.float64)
     basis[range(len(dims)), dims] = scale[dims]                                   # slider j moves z[dims[j]]
     names = list(names or [f"z{i + 1}" for i in dims])
@@ -127,7 +133,7 @@ def live_sweep(decoder: nn.Module, *, dims: int | list[int] | None = None, cente
     rows = [{"caption": f"{n} from {-lim:g} to {lim:g}, the others at rest",
              "inputs": [[v if k == j else 0.0 for k in range(len(dims))] for v in sweep]}
             for j, n in enumerate(names)] if strips else []
-    cfg = {"spec": net_spec(decoder, center=center, basis=basis), "strips": rows,
+    cfg = {"spec": net_spec(decoder, center=center, basis=basis, check=[0.0] * len(dims)), "strips": rows,
            "sliders": [{"name": n, "min": -lim, "max": lim, "value": 0.0} for n in names]}
     return element("sliders.html", cfg, title=title)
 
@@ -141,8 +147,7 @@ def live_tokens(decoders: nn.Module | dict[str, nn.Module], image: torch.Tensor,
     """
     if isinstance(decoders, nn.Module):
         decoders = {type(decoders).__name__.replace("VQVAE", "VQ-VAE").replace("VQGAN", "VQ-GAN"): decoders}
-    specs = [(name, net_spec(m)) for name, m in decoders.items()]
-    if not specs or any(s["input"] != "tokens" for _, s in specs):
+    if not decoders or any(decoder_kind(m)[1] != "tokens" for m in decoders.values()):
         raise TypeError("live_tokens needs token decoders (VQVAE or VQGAN); for a latent decoder use "
                         "live_sweep or live_latent_pad.")
     first = next(iter(decoders.values()))
@@ -160,11 +165,17 @@ def live_tokens(decoders: nn.Module | dict[str, nn.Module], image: torch.Tensor,
     h, w = tokens.shape
     if not (0 <= cell[0] < h and 0 <= cell[1] < w):
         raise ValueError(f"cell must be in the {h}x{w} map, got {cell}.")
-    cfg = {"decoders": [{"name": n, "spec": s} for n, s in specs], "tokens": tokens.flatten().tolist(),
-           "grid": [h, w], "num_codes": num_codes, "cell": list(cell), "prior": None}
+    start = tokens.flatten().tolist()
+    names = list(decoders)
+    cfg = {"decoders": [{"name": n, "spec": net_spec(m, check=start)} for n, m in decoders.items()],
+           "tokens": start, "grid": [h, w], "num_codes": num_codes, "cell": list(cell), "prior": None,
+           "palette_caption": f"codes, each decoded alone by the {names[0]} decoder as a map filled with it "
+                              "(click one to put it in the chosen cell; the chosen cell's code is outlined):"}
     if prior is not None:
+        if not isinstance(prior, TokenPrior):
+            raise TypeError(f"prior must be a genviz_utils.models.vq.TokenPrior, got {type(prior).__name__}.")
         if prior.num_codes != num_codes or tuple(prior.grid) != (h, w):
             raise ValueError(f"the prior models {prior.num_codes} codes on a {tuple(prior.grid)} grid; the "
                              f"decoders take {num_codes} codes on ({h}, {w}).")
-        cfg["prior"] = prior_spec(prior)
+        cfg["prior"] = prior_spec(prior, check=tokens)
     return element("tokens.html", cfg, title=title)

@@ -172,11 +172,22 @@
     return P;
   }
 
+  // The largest difference between out and what PyTorch computed (spec.check, written by export.py); over 1e-4 it
+  // is reported as an error on the console, which the site's tests fail on.
+  function selfCheck(what, out, check) {
+    const want = f32(check.output);
+    let err = 0;
+    for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(out[i] - want[i]));
+    if (!(err <= 1e-4)) console.error(`genvizLive: the ${what} on this page differs from PyTorch by ${err}`);
+    return err;
+  }
+
   // A network: input numbers (latent or tokens) -> Float32Array output (an image's pixels, row by row).
   function makeNet(spec) {
     const P = weights(spec);
     const net = (input) => run(spec.ops, { data: Float32Array.from(input), shape: [input.length] }, P).data;
     net.inDim = spec.in_dim;
+    if (spec.check) net.checkError = selfCheck("network", net(spec.check.input), spec.check);
     return net;
   }
 
@@ -227,7 +238,9 @@
       for (let t = 0; t < T; t++) { out.set(step(cache, prev, t), t * K); prev = tokens[t]; }
       return out;
     }
-    return { start, step, logits, T, K };
+    const prior = { start, step, logits, T, K };
+    if (spec.check) prior.checkError = selfCheck("token prior", logits(spec.check.input), spec.check);
+    return prior;
   }
 
   // A seeded uniform generator (mulberry32), so that a seed gives the same sample on every reload.
@@ -253,9 +266,13 @@
     return e.map((v) => v / Z);
   }
   function draw(p, u) {
-    let c = 0;
-    for (let i = 0; i < p.length; i++) { c += p[i]; if (u < c) return i; }
-    return p.length - 1;
+    let c = 0, last = 0;
+    for (let i = 0; i < p.length; i++) {
+      if (p[i] > 0) last = i;
+      c += p[i];
+      if (u < c && p[i] > 0) return i;
+    }
+    return last;            // u beyond the rounded total: the last code that can be drawn
   }
 
   // Paint a grey image (side x side pixels in [0, 1]) scaled up onto a canvas, pixels kept sharp.

@@ -9,6 +9,7 @@ types of the course's models are known (a table below); anything else raises a `
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -52,21 +53,27 @@ class _Builder:
             ops.append({"op": "linear", "w": self.add(p + "weight", m.weight), "out": m.out_features,
                         "b": self.add(p + "bias", m.bias) if m.bias is not None else None})
         elif isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
-            if m.groups != 1 or m.dilation != (1, 1) or m.kernel_size[0] != m.kernel_size[1] \
+            if isinstance(m.padding, str) or m.padding_mode != "zeros" or m.groups != 1 \
+                    or m.dilation != (1, 1) or m.kernel_size[0] != m.kernel_size[1] \
                     or m.stride[0] != m.stride[1] or m.padding[0] != m.padding[1] \
                     or (isinstance(m, nn.ConvTranspose2d) and m.output_padding != (0, 0)):
-                raise TypeError(f"{p[:-1]}: the browser runtime takes square convolutions without groups, "
-                                f"dilation or output padding, got {m}.")
+                raise TypeError(f"{p[:-1]}: the browser runtime takes square convolutions with zero padding given "
+                                f"as a number, without groups, dilation or output padding, got {m}.")
             kind = "conv2d" if isinstance(m, nn.Conv2d) else "conv_transpose2d"
             ops.append({"op": kind, "w": self.add(p + "weight", m.weight), "out": m.out_channels,
                         "b": self.add(p + "bias", m.bias) if m.bias is not None else None,
                         "k": m.kernel_size[0], "stride": m.stride[0], "pad": m.padding[0]})
         elif isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
-            if m.training or m.running_var is None:
-                raise ValueError(f"{p[:-1]}: a BatchNorm runs in the browser only in eval mode with running "
-                                 "statistics (what the browser computes); call model.eval() first.")
-            scale = m.weight.double() / (m.running_var.double() + m.eps).sqrt()      # (C,)
-            shift = m.bias.double() - m.running_mean.double() * scale
+            if m.running_var is None:
+                raise TypeError(f"{p[:-1]}: a BatchNorm without running statistics (track_running_stats=False) "
+                                "normalises by each batch, which the browser runtime does not do.")
+            if m.training:
+                raise ValueError(f"{p[:-1]}: a BatchNorm runs in the browser only as in eval mode (a fixed scale "
+                                 "and shift from its running statistics); call model.eval() first.")
+            scale = 1 / (m.running_var.double() + m.eps).sqrt()                       # (C,)
+            shift = -m.running_mean.double() * scale
+            if m.affine:
+                scale, shift = scale * m.weight.double(), shift * m.weight.double() + m.bias.double()
             ops.append({"op": "channel_affine", "scale": self.add(p + "scale", scale),
                         "shift": self.add(p + "shift", shift)})
         elif isinstance(m, nn.LeakyReLU):
@@ -116,14 +123,43 @@ def _decoder_ops(b: _Builder, model: nn.Module) -> tuple[int, str]:
                     f"VQGAN, got {type(model).__name__}.")
 
 
-def net_spec(model: nn.Module, *, center: torch.Tensor | None = None, basis: torch.Tensor | None = None) -> dict:
+def decoder_kind(model: nn.Module) -> tuple[int, str]:
+    """(input size, ``"latent"`` or ``"tokens"``) of a decoder the runtime takes; a TypeError for anything else."""
+    return _decoder_ops(_Builder(), model)
+
+
+def reference(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What the exported network computes, by the model's own PyTorch forward: inputs (B, d) -> pixels (B, 784)
+    in [0, 1] (a token decoder's inputs are the 49 tokens of a map, row by row)."""
+    d, kind = decoder_kind(model)
+    if isinstance(model, ConvAutoencoder | ConvVAE):
+        fn = model.decode
+    elif isinstance(model, ConvDecoder):
+        fn = lambda z: torch.sigmoid(model(z))  # noqa: E731
+    elif isinstance(model, Generator):
+        fn = lambda z: (model(z) + 1) / 2  # noqa: E731
+    else:
+        fn = lambda t: model.decode_tokens(t.long().view(-1, 7, 7))  # noqa: E731
+
+    def images(x: torch.Tensor) -> torch.Tensor:
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            return fn(x.to(device, torch.float32 if kind == "latent" else torch.long)).flatten(1).float().cpu()
+    return images
+
+
+def net_spec(model: nn.Module, *, center: torch.Tensor | None = None, basis: torch.Tensor | None = None,
+             check: list[float] | None = None) -> dict:
     """The browser network of ``model``'s decoder: input -> pixels (1 * 28 * 28) in [0, 1], row by row.
 
     For a latent decoder, ``center`` (d,) and ``basis`` (k, d) restrict the input to the affine subspace
     ``z = center + u @ basis``: the network then takes the k numbers u. It is exact (the first Linear becomes
     ``W basis^T``, its bias ``W center + b``) and it shrinks the first layer from d to k columns, which is what keeps
     a 64-dimensional generator's page small. Without them the network takes z itself.
-    Returns ``{"ops", "weights", "in_dim", "input": "latent" | "tokens"}``.
+    ``check`` (the network's input, e.g. the explorer's starting point) adds what PyTorch computes there, by the
+    model's own forward (:func:`reference`): ``engine.js`` compares its own output with it when the page loads and
+    reports a difference over 1e-4 as an error, so the weights on the page are checked, not only the architecture.
+    Returns ``{"ops", "weights", "in_dim", "input": "latent" | "tokens"[, "check"]}``.
     """
     b = _Builder()
     d, kind = _decoder_ops(b, model)
@@ -139,16 +175,31 @@ def net_spec(model: nn.Module, *, center: torch.Tensor | None = None, basis: tor
         first = b.ops[0]
         w = b.weights[first["w"]]
         b.weights[first["w"]] = w @ basis.T                                        # (out, k)
+        if first["b"] is None:
+            first["b"] = b.add("input_offset", torch.zeros(w.shape[0]))
         b.weights[first["b"]] = b.weights[first["b"]] + w @ center
-        d = basis.shape[0]
-    return b.spec(in_dim=d, input=kind)
+    spec = b.spec(in_dim=d if center is None else basis.shape[0], input=kind)
+    if check is not None:
+        x = torch.as_tensor(check, dtype=torch.float64).flatten()
+        if x.shape != (spec["in_dim"],):
+            raise ValueError(f"check must be one input of {spec['in_dim']} numbers, got shape {tuple(x.shape)}.")
+        z = x if center is None else center + x @ basis                          # the model's own input
+        spec["check"] = {"input": x.tolist(), "output": b85(reference(model)(z[None])[0])}
+    return spec
 
 
-def prior_spec(prior: TokenPrior) -> dict:
+def prior_spec(prior: TokenPrior, check: torch.Tensor | None = None) -> dict:
     """The token prior's weights and sizes for ``engine.js``'s ``makePrior`` (its step runs one token with a
-    key/value cache, as :meth:`TokenPrior.sample` does)."""
+    key/value cache, as :meth:`TokenPrior.sample` does). ``check``, a token map (H, W), adds PyTorch's logits of
+    it, which the page compares with its own when it loads (as in :func:`net_spec`)."""
     if not isinstance(prior, TokenPrior):
         raise TypeError(f"expected a genviz_utils.models.vq.TokenPrior, got {type(prior).__name__}.")
-    return {"weights": {k: b85(v) for k, v in prior.state_dict().items()}, "num_codes": prior.num_codes,
+    spec = {"weights": {k: b85(v) for k, v in prior.state_dict().items()}, "num_codes": prior.num_codes,
             "grid": list(prior.grid), "n_layer": len(prior.blocks), "n_embd": prior.pos.shape[-1],
             "n_head": prior.blocks[0].n_head}
+    if check is not None:
+        tokens = torch.as_tensor(check).long().reshape(1, *prior.grid).to(prior.pos.device)
+        with torch.no_grad():
+            logits = prior(tokens)[0].float().cpu()                               # (T, K)
+        spec["check"] = {"input": tokens.flatten().tolist(), "output": b85(logits)}
+    return spec

@@ -25,7 +25,8 @@ def element(template: str, cfg: dict, *, title: str, scripts: tuple[str, ...] = 
     """``IPython.display.HTML`` of ``template`` with its fields filled in.
 
     The template's fields are names in capitals between double underscores: ``__UID__`` (a fresh element id),
-    ``__TITLE__`` (escaped), ``__JS_LIB__`` (the ``scripts``), ``__CFG__`` (``cfg`` as JSON) and any of ``fields``
+    ``__TITLE__`` (escaped), ``__JS_LIB__`` (the ``scripts``), ``__CFG__`` (``cfg`` as JSON, ``</`` written
+    ``<\\/`` so that no string in it can close the script) and any of ``fields``
     (inserted as given: HTML). The library and the config go in last, so the fields filled in before them
     cannot appear inside them.
     """
@@ -35,7 +36,7 @@ def element(template: str, cfg: dict, *, title: str, scripts: tuple[str, ...] = 
     uid = "gv" + uuid.uuid4().hex[:10]
     values = [("__UID__", uid), ("__TITLE__", html.escape(title)),
               *((f"__{k.upper()}__", v) for k, v in fields.items()),
-              ("__JS_LIB__", "\n".join(asset(s) for s in scripts)), ("__CFG__", json.dumps(cfg))]
+              ("__JS_LIB__", "\n".join(asset(s) for s in scripts)), ("__CFG__", json.dumps(cfg).replace("</", "<\\/"))]
     for field, value in values:
         if field not in page:
             raise KeyError(f"the template {template} has no field {field}.")
