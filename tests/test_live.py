@@ -341,7 +341,7 @@ def test_pad_click_decodes_the_point_under_the_pointer(page):
     """Clicking at a known point of the pad shows z = centre + diag(scale) u there, decoded as PyTorch decodes it
     (catches a missing y flip, swapped axes or a wrong scale, which 'the image changed' would not)."""
     model, center, scale = _model(), torch.tensor([0.4, -0.3]), torch.tensor([1.5, 0.7])
-    page.set_content(live_latent_pad(model.decoder_logits, center=center, scale=scale, lim=2).data)
+    page.set_content(live_latent_pad(model.decoder_logits, center=center, scale=scale, lim=2, pad_units="u:").data)
     box = page.locator("canvas.pad").bounding_box()
     fx, fy = 0.8, 0.25                                      # right of centre, near the top
     page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
@@ -349,6 +349,7 @@ def test_pad_click_decodes_the_point_under_the_pointer(page):
     z = center + scale * u
     shown = [float(v) for v in page.locator(".coords").inner_text().split("(")[1].rstrip(")").split(",")]
     assert torch.allclose(torch.tensor(shown), z, atol=0.02), f"readout {shown}, expected {z.tolist()}"
+    assert page.locator(".padcoords").inner_text() == f"u: ({u[0]:.2f}, {u[1]:.2f})"
     with torch.no_grad():
         ref = (255 * model.decode(z[None])[0, 0]).round()
     assert (_shown_image(page, "canvas.out") - ref).abs().max() <= 1

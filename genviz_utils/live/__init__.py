@@ -45,14 +45,17 @@ def live_latent_pad(
     class_names: list[str] | None = None,
     title: str = "Drag in the square: the decoder runs in your browser",
     max_points: int = 1500,
+    pad_units: str | None = None,
 ):
     """A pad over a 2-D plane of latent space and the decoded image (returns ``IPython.display.HTML``).
 
     The pad spans ``z = center + u[0] * basis[0] + u[1] * basis[1]`` for ``u`` in ``[-lim, lim]^2``. For a 2-D
     latent ``basis`` defaults to ``diag(scale)``; for a d-dimensional one pass ``basis`` (2, d) and ``center`` (d,).
     ``points`` (N, d), in the decoder's latent units, are projected onto the plane and drawn behind it, coloured
-    by ``labels`` (N,) if given. ``decoder``: any latent decoder :func:`~genviz_utils.live.export.net_spec` takes
-    (a ConvAutoencoder, ConvVAE or its ``decoder_logits``, a GAN Generator in eval mode).
+    by ``labels`` (N,) if given. ``pad_units`` names the pad's own coordinates u, shown under z for a 2-D latent
+    (e.g. ``"in std of the codes:"`` when ``scale`` is their standard deviation). ``decoder``: any latent decoder
+    :func:`~genviz_utils.live.export.net_spec` takes (a ConvAutoencoder, ConvVAE or its ``decoder_logits``, a GAN
+    Generator in eval mode).
     """
     d = _latent_dim(decoder)
     if basis is None:
@@ -80,7 +83,7 @@ def live_latent_pad(
         pts = [[round(float(a), 3), round(float(b), 3), int(c)] for (a, b), c in zip(u, lab, strict=True)]
     # 2-D latents read out z itself; higher-dimensional ones the plane coordinates u.
     readout = {"center": center.tolist(), "basis": basis.tolist()} if d == 2 else None
-    cfg = {"spec": spec, "readout": readout, "lim": lim, "points": pts, "palette": PALETTE}
+    cfg = {"spec": spec, "readout": readout, "lim": lim, "points": pts, "palette": PALETTE, "pad_units": pad_units}
     return element("pad.html", cfg, title=title, legend=legend(class_names))
 
 
