@@ -54,10 +54,11 @@ def test_live_explorers_reach_the_status_page_and_metrics(tmp_path):
     from genviz_utils.report import main
 
     live = {"notebooks/04_gan.html": {"explorers": 3, "payload_bytes": 800_000, "payload_gzip_bytes": 630_000,
-                                      "first_image_ms": {"a": 300.0, "b": 818.4}, "redraw_ms": {"a": 4.8, "b": 5.3}}}
+                                      "first_image_ms": {"a": 300.0, "b": 818.4}, "own_first_image_ms": {"a": 20.0,
+                                      "b": 31.2}, "redraw_ms": {"a": 4.8, "b": 5.3}}}
     (tmp_path / "live.json").write_text(json.dumps(live))
     main(["--results", str(tmp_path / "none"), "--json", str(tmp_path / "m.json"),
           "--markdown", str(tmp_path / "m.md"), "--live", str(tmp_path / "live.json")])
     text = (tmp_path / "m.md").read_text()
-    assert "| notebooks/04_gan.html | 3 | 0.80 | 0.63 | 818 | 4.8, 5.3 |" in text
+    assert "| notebooks/04_gan.html | 3 | 0.80 | 0.63 | 818 | 31 | 4.8, 5.3 |" in text
     assert json.loads((tmp_path / "m.json").read_text())["live"] == live

@@ -297,5 +297,6 @@
     version: VERSION, makeNet, makePrior, rng, probs, draw, paint,
     nets: old.nets || {},      // element id -> its network, for the tests
     shown: old.shown || {},    // element id -> performance.now() at its first image
+    started: old.started || {},   // element id -> performance.now() when its script began
   };
 })();
