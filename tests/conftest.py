@@ -1,6 +1,7 @@
 """Every test writes to a temporary cache, never to the user's; figures use the Agg backend."""
 
 import os
+import shutil
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -21,3 +22,18 @@ def _isolated_cache(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium (Debian's, driven by Playwright) for the tests of the live explorers; they are skipped
+    where it is missing. (tests/test_site.py has its own, which fails instead: the site must be tested.)"""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.skip("Chromium is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
+        yield browser
+        browser.close()

@@ -4,8 +4,6 @@ token decoders, the token prior step by step), and dragging on the pad changes t
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import torch
 
@@ -17,8 +15,6 @@ from genviz_utils.models.gan import Generator
 from genviz_utils.models.vae import ConvVAE
 from genviz_utils.models.vq import VQVAE, TokenPrior
 from genviz_utils.models.vqgan import VQGAN
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _model() -> ConvAutoencoder:
@@ -100,16 +96,10 @@ def test_page_weight_is_small_for_the_chapter_generator():
 
 
 @pytest.fixture(scope="module")
-def page():
-    if not CHROMIUM:
-        pytest.skip("Chromium is not installed (make test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        pg = browser.new_page()
-        yield pg
-        browser.close()
+def page(chromium):
+    pg = chromium.new_page()
+    yield pg
+    pg.close()
 
 
 def _js_net(page, spec: dict, inputs: list[list[float]]) -> torch.Tensor:

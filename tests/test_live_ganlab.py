@@ -6,7 +6,6 @@ canvas, switching the loss or the packing restarts training, no console errors, 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 
 import pytest
@@ -16,7 +15,6 @@ from genviz_utils.live.ganlab import LOSSES, live_gan_lab, ring_mlp, train_ring_
 from genviz_utils.models.gan import count_modes, d_loss, ring_centers, sample_ring, second_half
 from genviz_utils.runtime import single_thread
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 LAB = "Object.values(window.genvizGanLab.labs)[0]"   # the one element of the page
 
 
@@ -33,20 +31,8 @@ def test_element_is_small_and_says_when_it_is_smaller_than_the_chapter():
 
 
 @pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        pytest.skip("Chromium is not installed (make test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def page(browser):
-    pg = browser.new_page()
+def page(chromium):
+    pg = chromium.new_page()
     pg.set_content(live_gan_lab().data)
     yield pg
     pg.close()
@@ -160,13 +146,13 @@ def _second_half_modes(records) -> float:
 COVERAGE_STEPS = 2500   # fewer than the element's 10 000: the ring is found after about 1000-2500 steps
 
 
-def test_browser_training_covers_the_ring_as_pytorch_does(browser):
+def test_browser_training_covers_the_ring_as_pytorch_does(chromium):
     """Three seeds each: the browser's mean of modes covered (over the second half of training) lies within the
     range of PyTorch's seeds +- 1 mode, plain and PacGAN alike. The browser runs in one page per seed, alongside
     PyTorch's runs."""
     seeds, pages = (0, 1, 2), []
     for seed in seeds:
-        pg = browser.new_page()
+        pg = chromium.new_page()
         pg.set_content(live_gan_lab().data)
         pg.evaluate(f"""([seed, steps]) => {{
             const lib = window.genvizGanLab, cfg = {LAB}.gan.cfg;
@@ -189,8 +175,8 @@ def test_browser_training_covers_the_ring_as_pytorch_does(browser):
                                      f"{py[pack]} +- 1")
 
 
-def test_play_trains_and_switching_restarts(browser):
-    pg = browser.new_page()
+def test_play_trains_and_switching_restarts(chromium):
+    pg = chromium.new_page()
     errors, requests = [], []
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     pg.on("pageerror", lambda e: errors.append(str(e)))

@@ -36,13 +36,17 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def serve(folder: Path) -> tuple[str, http.server.ThreadingHTTPServer]:
+    """Serve ``folder`` on a free local port in a background thread: (its URL, the server to ``shutdown()``)."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}", httpd
+
+
 def measure(site: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
-    handler = functools.partial(_QuietHandler, directory=str(site))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    url, httpd = serve(site)
     pages = sorted(p.relative_to(site).as_posix() for p in (site / "notebooks").glob("*.html"))
     out = {}
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

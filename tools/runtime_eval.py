@@ -13,18 +13,16 @@ Needs npm, and the exporter's packages: ``pip install onnx onnxscript``. Not par
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import shutil
 import statistics
 import subprocess
 import tempfile
-import threading
 import warnings
 from pathlib import Path
 
 import torch
+from live_bench import serve  # tools/, on the path when this script runs
 from torch import nn
 
 from genviz_utils.live.export import net_spec, prior_spec
@@ -114,21 +112,13 @@ def _prepare(folder: Path) -> None:
     (folder / "ort.html").write_text(ORT_PAGE)
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         _prepare(folder)
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                functools.partial(_QuietHandler, directory=str(folder)))
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        url, httpd = serve(folder)
         runs: dict[str, list[dict]] = {"engine": [], "ort": []}
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
