@@ -24,10 +24,11 @@ def _isolated_cache(tmp_path, monkeypatch):
     plt.close("all")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
     """One headless Chromium (Debian's, driven by Playwright) for the tests of the live explorers; they are skipped
-    where it is missing. (tests/test_site.py has its own, which fails instead: the site must be tested.)"""
+    where it is missing. One per test module: Playwright's sync API allows one running instance at a time, and
+    tests/test_site.py starts its own (which fails instead of skipping: the site must be tested)."""
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if not path:
         pytest.skip("Chromium is not installed (make test installs it)")
