@@ -35,7 +35,7 @@ from .data import load_images
 from .models.ae import check_images
 from .profiles import Profile, get_profile
 from .runtime import apply_batched, cache_dir, eval_mode
-from .training import train
+from .training import fast_layout, train
 
 FEATURE_NAME = "FD-FMNIST-CNN"
 FEATURE_DIM = 64
@@ -119,6 +119,7 @@ def train_classifier(device: torch.device | str = "cpu", *, steps: int = 1_500, 
     train_set = load_images("fashion-mnist", "train", device=device, limit=n_train)
     test_set = load_images("fashion-mnist", "test", device=device)
     net = FMNISTClassifier().to(device)
+    fast_layout(net)   # channels_last convolutions on a CPU: about a third less time per step
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
 
@@ -139,7 +140,8 @@ def train_classifier(device: torch.device | str = "cpu", *, steps: int = 1_500, 
           state={}, desc="feature classifier (once)", progress=progress,
           precision="fp32")   # the yardstick is trained the same way on every machine
     seconds = time.perf_counter() - t0
-    net.eval()
+    # back to the default layout: features computed now equal those of the net loaded from its file
+    net.to(memory_format=torch.contiguous_format).eval()
     info = {"seed": seed, "steps": steps, "batch_size": batch_size, "train_seconds": seconds,
             "test_accuracy": accuracy(net, test_set.images, test_set.labels)}
     return net, info

@@ -1,6 +1,5 @@
 """Device choice, seeding, the memory allocator, the folders the course writes to, two helpers for running a
-model on many inputs (:func:`eval_mode`: evaluate, then restore training mode; :func:`apply_batched`), and
-:func:`single_thread` for networks too small to gain from a second CPU thread."""
+model on many inputs (:func:`eval_mode`: evaluate, then restore training mode; :func:`apply_batched`)."""
 
 from __future__ import annotations
 
@@ -104,19 +103,3 @@ def apply_batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, b
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive number of rows, got {batch_size}.")
     return torch.cat([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run the ``with`` block on one CPU thread, then restore the thread count.
-
-    For networks of some ten thousand weights, handing each small operation to a second thread costs more than the
-    arithmetic it saves: chapter 4's toy GANs took 7-25 % less time per step on one thread of a 2-core machine, with
-    bit-identical results (``tests/test_single_thread.py`` checks the identity on a small MLP).
-    """
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)

@@ -13,7 +13,6 @@ import torch
 
 from genviz_utils.live.ganlab import LOSSES, live_gan_lab, ring_mlp, train_ring_gan
 from genviz_utils.models.gan import count_modes, d_loss, ring_centers, sample_ring, second_half
-from genviz_utils.runtime import single_thread
 
 LAB = "Object.values(window.genvizGanLab.labs)[0]"   # the one element of the page
 
@@ -160,9 +159,8 @@ def test_browser_training_covers_the_ring_as_pytorch_does(chromium):
                 (pack) => lib.trainRecords(cfg, seed, "nonsaturating", pack, steps, 50))), 0));
         }}""", [seed, COVERAGE_STEPS])     # returns at once: the page trains while PyTorch does
         pages.append(pg)
-    with single_thread():
-        py = {pack: [_second_half_modes(train_ring_gan(COVERAGE_STEPS, pack=pack, seed=s)) for s in seeds]
-              for pack in (1, 4)}
+    py = {pack: [_second_half_modes(train_ring_gan(COVERAGE_STEPS, pack=pack, seed=s)) for s in seeds]
+          for pack in (1, 4)}
     runs = [pg.evaluate("window.runs") for pg in pages]
     for pg in pages:
         pg.close()

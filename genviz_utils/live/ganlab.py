@@ -43,7 +43,7 @@ def train_ring_gan(steps: int, *, pack: int = 1, seed: int = 0, width: int = LIV
     Each step: D on ``batch`` packs of ``pack`` real and of ``pack`` fake samples (a pack is ``pack`` samples
     concatenated, (batch, 2 * pack)), then G with ``loss`` on D's logits of the same fakes. Returns records
     ``[(step, modes covered, high-quality fraction)]`` every ``every`` steps, measured on a fixed batch of 1000 noise
-    vectors as the chapter measures them. Run it inside :func:`genviz_utils.runtime.single_thread` (faster).
+    vectors as the chapter measures them.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}.")

@@ -1,0 +1,31 @@
+"""The thread count changes how a small network's work is split, not its arithmetic: chapter 4's toy GANs train on
+every thread (the default), and their numbers are those of one thread (book/engineering.md, tools/toy_threads.py)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def _tiny_training(seed: int) -> torch.Tensor:
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128), torch.nn.ReLU(),
+                              torch.nn.Linear(128, 1))
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    for _ in range(20):
+        loss = net(torch.randn(1024, 2)).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return torch.cat([p.detach().flatten() for p in net.parameters()])
+
+
+def test_one_and_two_threads_give_the_same_numbers():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _tiny_training(0)
+        torch.set_num_threads(2)
+        two = _tiny_training(0)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one, two)
