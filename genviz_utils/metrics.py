@@ -5,8 +5,10 @@ Read top to bottom:
 1. :func:`frechet_distance` between two Gaussians, and :func:`fd_from_features` / :func:`fd` that fit them to
    features of real and generated images ("FD-FMNIST-CNN": the Frechet distance in the features of our own
    Fashion-MNIST classifier, see :mod:`genviz_utils.features`; not comparable with Inception FIDs).
-2. :func:`precision_recall`: k-NN manifold precision and recall (Kynkaanniemi et al. 2019).
-3. :func:`mse` and :func:`psnr` for reconstructions.
+2. :func:`kid`: the Kernel Inception Distance (Binkowski et al. 2018), an unbiased kernel MMD^2 in the same
+   features, and :func:`bootstrap_interval`: a percentile bootstrap interval for any of these statistics.
+3. :func:`precision_recall`: k-NN manifold precision and recall (Kynkaanniemi et al. 2019).
+4. :func:`mse` and :func:`psnr` for reconstructions.
 
 Codebook usage lives in :mod:`genviz_utils.models.vq` and the IWAE bound in :mod:`genviz_utils.models.vae`;
 they are re-exported here so that one import gives every metric of the comparison chapter.
@@ -15,6 +17,7 @@ they are re-exported here so that one import gives every metric of the compariso
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -23,8 +26,9 @@ from .models.vae import iwae_bound, nats_to_bits_per_dim
 from .models.vq import codebook_usage, perplexity
 from .runtime import apply_batched
 
-__all__ = ["FEATURE_NAME", "frechet_distance", "gaussian_stats", "fd_from_features", "fd", "knn_radii",
-           "precision_recall", "mse", "psnr", "codebook_usage", "perplexity", "iwae_bound", "nats_to_bits_per_dim"]
+__all__ = ["FEATURE_NAME", "frechet_distance", "gaussian_stats", "fd_from_features", "fd", "kid", "bootstrap_interval",
+           "knn_radii", "precision_recall", "mse", "psnr", "codebook_usage", "perplexity", "iwae_bound",
+           "nats_to_bits_per_dim"]
 
 # ----------------------------------------------------------------------------------------------------------
 # 1. Frechet distance
@@ -81,7 +85,100 @@ def fd(real_images: torch.Tensor, fake_images: torch.Tensor, net: torch.nn.Modul
 
 
 # ----------------------------------------------------------------------------------------------------------
-# 2. Precision and recall of samples (k-NN manifolds)
+# 2. Kernel Inception Distance, and bootstrap intervals
+
+
+def _check_feature_sets(real: torch.Tensor, fake: torch.Tensor) -> None:
+    """Raise a ValueError that names the fix unless ``real`` (N, D) and ``fake`` (M, D) are two feature sets."""
+    if real.ndim != 2 or fake.ndim != 2:
+        raise ValueError(f"expected features (N, D) and (M, D), got {tuple(real.shape)} and {tuple(fake.shape)}: "
+                         "embed images first, e.g. embed(net, images), or flatten with x.flatten(1).")
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"the feature sets have {real.shape[1]} and {fake.shape[1]} dimensions: embed both with "
+                         "the same network and layer.")
+
+
+def _poly_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The cubic polynomial kernel of KID, k(x, y) = (x.y / D + 1)^3: (n, D), (m, D) -> (n, m)."""
+    return (a @ b.T / a.shape[1] + 1) ** 3
+
+
+def _mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Unbiased estimate of MMD^2 between two samples of the same size m, x and y (m, D) -> scalar:
+
+        [sum_{i != j} k(x_i, x_j) + sum_{i != j} k(y_i, y_j)] / (m (m - 1)) - 2 sum_{i, j} k(x_i, y_j) / m^2.
+
+    Dropping the diagonals k(x_i, x_i) makes it unbiased, so it can be slightly negative when the laws are equal.
+    """
+    m = len(x)
+    k_xx, k_yy, k_xy = _poly_kernel(x, x), _poly_kernel(y, y), _poly_kernel(x, y)
+    within = (k_xx.sum() - k_xx.diagonal().sum() + k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))
+    return within - 2 * k_xy.sum() / m ** 2
+
+
+def kid(real: torch.Tensor, fake: torch.Tensor, n_subsets: int = 100, subset_size: int = 1000,
+        generator: torch.Generator | None = None) -> tuple[float, float]:
+    """Kernel Inception Distance (Binkowski et al. 2018, "Demystifying MMD GANs") between features ``real`` (N, D)
+    and ``fake`` (M, D): the unbiased MMD^2 with the kernel k(x, y) = (x.y / D + 1)^3, on ``n_subsets`` pairs of
+    random subsets of ``subset_size`` rows drawn without replacement from each set (capped at min(N, M)).
+
+    Returns (mean, std) over the subsets, the std with ddof 0 as torchmetrics' ``KernelInceptionDistance``; the std
+    is the spread of one subset's estimate, not the standard error of the mean. Unlike the Frechet distance, KID
+    fits no covariance: it is unbiased at any N (no "compare only at equal N") and needs no N > D. ``generator``
+    (a CPU ``torch.Generator``) makes the subsets reproducible; None uses the global RNG. Computed in float64.
+    In the features of our classifier it is a KID-FMNIST-CNN, as the FD: not comparable with Inception KIDs.
+    """
+    _check_feature_sets(real, fake)
+    if n_subsets < 1:
+        raise ValueError(f"n_subsets must be at least 1, got {n_subsets}.")
+    size = min(subset_size, len(real), len(fake))
+    if size < 2:
+        raise ValueError(f"KID needs subsets of at least 2 rows (the unbiased estimate divides by m (m - 1)); got "
+                         f"subset_size={subset_size} with {len(real)} and {len(fake)} rows: pass more samples.")
+    real, fake = real.detach().double(), fake.detach().double()
+    scores = []
+    for _ in range(n_subsets):
+        # the indices are drawn on the CPU (where the generator lives), then index the sets on their own device
+        i = torch.randperm(len(real), generator=generator)[:size].to(real.device)
+        j = torch.randperm(len(fake), generator=generator)[:size].to(fake.device)
+        scores.append(_mmd2_unbiased(real[i], fake[j]))
+    values = torch.stack(scores)
+    return float(values.mean()), float(values.std(correction=0))
+
+
+def bootstrap_interval(stat: Callable[[torch.Tensor, torch.Tensor], float], real: torch.Tensor, fake: torch.Tensor,
+                       n_boot: int = 200, level: float = 0.95, generator: torch.Generator | None = None
+                       ) -> tuple[float, float]:
+    """Percentile bootstrap interval (low, high) of ``stat(real, fake)``, e.g. ``fd_from_features``, ``kid``'s mean
+    or precision: ``stat`` is evaluated ``n_boot`` times on sets (N, D) and (M, D) whose rows are resampled with
+    replacement, each set independently, and the interval spans the (1 - level) / 2 and (1 + level) / 2 quantiles.
+
+    What it measures: the uncertainty that comes from having finitely many real and generated samples, for one
+    trained model. It says nothing about how the statistic varies over training seeds (train again for that).
+    Caveat: resampling with replacement duplicates points (a resample holds only about 63% of the distinct rows,
+    the rest are copies). A k-NN statistic then finds copies as neighbours at distance 0, which shrinks the radii
+    and biases precision and recall (the interval can sit off the value on the original sets); for the FD the
+    duplicates lower the effective number of samples, and the FD, biased upwards at finite N, comes out slightly
+    higher. Read such an interval as a rough width, not as exact coverage.
+    """
+    _check_feature_sets(real, fake)
+    if n_boot < 2:
+        raise ValueError(f"n_boot must be at least 2 resamples (hundreds for a 95% interval), got {n_boot}.")
+    if not 0 < level < 1:
+        raise ValueError(f"level is a probability in (0, 1), e.g. 0.95, got {level}.")
+    values = []
+    for _ in range(n_boot):
+        i = torch.randint(len(real), (len(real),), generator=generator).to(real.device)
+        j = torch.randint(len(fake), (len(fake),), generator=generator).to(fake.device)
+        values.append(float(stat(real[i], fake[j])))
+    # linear interpolation between order statistics, as numpy.percentile's default
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    low, high = torch.quantile(torch.tensor(values, dtype=torch.float64), q)
+    return float(low), float(high)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 3. Precision and recall of samples (k-NN manifolds)
 
 
 def _cdist_min_ratio(query: torch.Tensor, ref: torch.Tensor, radii: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
@@ -114,7 +211,7 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tupl
 
 
 # ----------------------------------------------------------------------------------------------------------
-# 3. Reconstruction
+# 4. Reconstruction
 
 
 def mse(x: torch.Tensor, x_hat: torch.Tensor) -> float:
