@@ -51,6 +51,8 @@ def collect(results: Path) -> dict[str, Any]:
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
+    if isinstance(v, list | tuple):  # an interval [low, high], say
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
     if isinstance(v, dict):
         return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
     return str(v)
@@ -80,14 +82,46 @@ COMPARISON = (("{feature_name} ↓", "fid", ".2f"), ("precision ↑", "precision
               ("bits/dim ↓", "bits_per_dim", ".3f"), ("train s", "train_seconds", ".0f"),
               ("samples/s", "sample_img_per_s", ",.0f"))
 _REFERENCE_KEYS = ("fid", "precision", "recall")
+# The optional uncertainties of a row (comparison_table's docstring): the KID column's heading and number format.
+KID_HEADING, KID_SPEC = "KID ± std ↓", ".2f"
 
 
 def _cell(v: float | None, spec: str) -> str:
     return "—" if v is None else format(v, spec)
 
 
+def _fid_cell(row: dict[str, Any], spec: str) -> str:
+    ci = row.get("fid_ci")
+    return _cell(row["fid"], spec) + ("" if ci is None else f" [{ci[0]:{spec}}, {ci[1]:{spec}}]")
+
+
+def _kid_cell(row: dict[str, Any]) -> str:
+    if row.get("kid") is None:
+        return "—"
+    std = row.get("kid_std")
+    return format(row["kid"], KID_SPEC) + ("" if std is None else f" ± {std:{KID_SPEC}}")
+
+
+def _comparison_cells(row: dict[str, Any], with_kid: bool) -> list[str]:
+    """One row's cells of the comparison table, in the order of COMPARISON (the KID after the FD if with_kid)."""
+    bits = row.get("nll_bits_per_dim", row.get("prior_bits_per_dim"))
+    star = "*" if "nll_bits_per_dim" not in row and "prior_bits_per_dim" in row else ""
+    cells = [_fid_cell(row, spec) if key == "fid" else _cell(bits, spec) + star if key == "bits_per_dim"
+             else _cell(row.get(key), spec) for _, key, spec in COMPARISON]
+    return cells[:1] + [_kid_cell(row)] + cells[1:] if with_kid else cells
+
+
+def _check_uncertainties(name: str, row: dict[str, Any]) -> None:
+    ci = row.get("fid_ci")
+    if ci is not None and (len(ci) != 2 or not ci[0] <= ci[1]):
+        raise ValueError(f"{name!r}: fid_ci must be an interval (low, high) with low <= high, got {ci!r} (pass "
+                         "bootstrap_interval's result as it is).")
+    if row.get("kid_std") is not None and row.get("kid") is None:
+        raise ValueError(f"{name!r} has a kid_std but no kid: pass both of kid()'s (mean, std).")
+
+
 def comparison_table(board: dict[str, dict[str, Any]], labels: dict[str, str], sources: dict[str, str],
-                     reference: dict[str, float], feature_name: str = "FD-FMNIST-CNN",
+                     reference: dict[str, Any], feature_name: str = "FD-FMNIST-CNN",
                      reference_label: str = "train data (reference)") -> str:
     """Chapter 6's scoreboard as a Markdown table: one row per model of ``board``, then the reference row.
 
@@ -96,7 +130,9 @@ def comparison_table(board: dict[str, dict[str, Any]], labels: dict[str, str], s
     shown as "—". ``labels`` and ``sources`` give each model's name in the table and where it came from;
     ``reference`` the "fid", "precision" and "recall" of real training images against the same test images.
     A token prior's bits (``prior_bits_per_dim`` without ``nll_bits_per_dim``) are starred: not a likelihood of
-    the image.
+    the image. Any row (the reference too) may carry uncertainties: ``fid_ci`` (low, high), a 95% interval shown as
+    "value [low, high]", and ``kid`` with ``kid_std``, shown as "mean ± std" in a KID column after the FD that the
+    table has only when some row has a ``kid``.
     """
     missing = [n for n in board if n not in labels or n not in sources]
     if missing:
@@ -107,16 +143,14 @@ def comparison_table(board: dict[str, dict[str, Any]], labels: dict[str, str], s
         if absent:
             raise ValueError(f"{name!r} has no {absent}: every row needs the sample metrics fid, precision and "
                              "recall (compute them before formatting the table).")
+        _check_uncertainties(name, row)
+    with_kid = any(row.get("kid") is not None for row in [*board.values(), reference])
     head = ["model", "source", *(h.format(feature_name=feature_name) for h, _, _ in COMPARISON)]
-    rows = []
-    for name, b in board.items():
-        bits = b.get("nll_bits_per_dim", b.get("prior_bits_per_dim"))
-        star = "*" if "nll_bits_per_dim" not in b and "prior_bits_per_dim" in b else ""
-        cells = [_cell(bits, spec) + star if key == "bits_per_dim" else _cell(b.get(key), spec)
-                 for _, key, spec in COMPARISON]
-        rows.append([labels[name], sources[name], *cells])
-    rows.append([reference_label, "—", *(_cell(reference[key], spec) if key in _REFERENCE_KEYS else "—"
-                                         for _, key, spec in COMPARISON)])
+    if with_kid:
+        head.insert(3, KID_HEADING)
+    rows = [[labels[name], sources[name], *_comparison_cells(b, with_kid)] for name, b in board.items()]
+    shown = {k: v for k, v in reference.items() if k in (*_REFERENCE_KEYS, "fid_ci", "kid", "kid_std")}
+    rows.append([reference_label, "—", *_comparison_cells(shown, with_kid)])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 

@@ -189,3 +189,43 @@ def test_bad_inputs_raise_and_name_the_fix():
         bootstrap_interval(stat, x, x, level=95)
     with pytest.raises(ValueError, match="n_boot"):
         bootstrap_interval(stat, x, x, n_boot=1)
+
+
+def test_half_sample_interval_has_the_width_of_the_sampling_spread():
+    """The mean difference of two Gaussian sets: the halves' interval has the analytic width 2 * 1.96 * sqrt(2 / N)
+    (no scaling), and it is centred on the value on the whole sets."""
+    from genviz_utils.metrics import half_sample_interval
+
+    g = torch.Generator().manual_seed(0)
+    n = 800
+    a, b = torch.randn(n, 1, generator=g, dtype=torch.float64), torch.randn(n, 1, generator=g, dtype=torch.float64)
+
+    def diff(x, y):
+        return float(x.mean() - y.mean())
+
+    low, high = half_sample_interval(diff, a, b, n_splits=400, generator=torch.Generator().manual_seed(1))
+    width = high - low
+    print(f"half-sample width {width:.4f}, analytic {2 * 1.96 * (2 / n) ** 0.5:.4f}")
+    assert abs(width / (2 * 1.96 * (2 / n) ** 0.5) - 1) < 0.15
+    assert low < diff(a, b) < high
+
+
+def test_half_sample_interval_of_precision_is_centred_where_the_bootstrap_is_not():
+    """Precision of one Gaussian set against another: the bootstrap's copies pull its interval off the value, the
+    halves' interval contains it; and its width is of the order of the spread of precision over fresh sets."""
+    from genviz_utils.metrics import bootstrap_interval, half_sample_interval, precision_recall
+
+    def precision(real, fake):
+        return precision_recall(real, fake)[0]
+
+    g = torch.Generator().manual_seed(0)
+    sets = [(torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g) * 1.1) for _ in range(12)]
+    fresh = torch.tensor([precision(r, f) for r, f in sets])
+    real, fake = sets[0]
+    value = precision(real, fake)
+    boot = bootstrap_interval(precision, real, fake, n_boot=40, generator=torch.Generator().manual_seed(1))
+    half = half_sample_interval(precision, real, fake, n_splits=40, generator=torch.Generator().manual_seed(1))
+    print(f"precision {value:.3f}; bootstrap {boot}; halves {half}; sd over fresh sets {float(fresh.std()):.4f}")
+    assert not boot[0] <= value <= boot[1]
+    assert half[0] <= value <= half[1]
+    assert 0.4 < (half[1] - half[0]) / (2 * 1.96 * float(fresh.std())) < 2.5

@@ -62,3 +62,50 @@ def test_live_explorers_reach_the_status_page_and_metrics(tmp_path):
     text = (tmp_path / "m.md").read_text()
     assert "| notebooks/04_gan.html | 3 | 0.80 | 0.63 | 818 | 31 | 4.8, 5.3 |" in text
     assert json.loads((tmp_path / "m.json").read_text())["live"] == live
+
+
+def _with_uncertainties() -> tuple[dict, dict]:
+    board = {name: dict(row) for name, row in BOARD.items()}
+    board["vae"] |= {"fid_ci": (138.2, 149.917), "kid": 65.651, "kid_std": 4.5595}
+    board["vqvae"] |= {"fid_ci": [230.0, 245.5], "kid": 26.8}          # a list (as in metrics.json), no std
+    return board, REFERENCE | {"kid": -0.3207, "kid_std": 0.8168, "recon_mse": 0.5}  # the reference shows no MSE
+
+
+def test_comparison_table_shows_intervals_and_kid_when_given():
+    board, reference = _with_uncertainties()
+    lines = comparison_table(board, LABELS, SOURCES, reference, "FD-X").splitlines()
+    assert lines[0] == ("| model | source | FD-X ↓ | KID ± std ↓ | precision ↑ | recall ↑ | MSE ↓ "
+                        "| PSNR of the MSE, dB ↑ | bits/dim ↓ | train s | samples/s |")
+    assert lines[1] == "|" + "---|" * (3 + len(COMPARISON))
+    assert lines[2] == ("| VAE | chapter 2 | 142.73 [138.20, 149.92] | 65.65 ± 4.56 | 0.868 | 0.000 | 0.0568 | 12.5 "
+                        "| 0.535 | 1 | 17,583 |")
+    assert lines[3].startswith("| VQ-VAE + prior | chapter 3 | 237.07 [230.00, 245.50] | 26.80 | 0.882 |")
+    # a row without them: the FD alone and a dash for the KID
+    assert lines[4].startswith("| GAN | quick stand-in (chapter 4 not run) | 335.85 | — | 0.012 |")
+    assert lines[5] == "| train data (reference) | — | 4.63 | -0.32 ± 0.82 | 0.878 | 0.844 | — | — | — | — | — |"
+    # only intervals, no KID anywhere: no KID column
+    only_ci = {"vae": BOARD["vae"] | {"fid_ci": (140.0, 150.0)}}
+    head, _, row, _ = comparison_table(only_ci, LABELS, SOURCES, REFERENCE).splitlines()
+    assert "KID" not in head and row.startswith("| VAE | chapter 2 | 142.73 [140.00, 150.00] | 0.868 |")
+
+
+def test_comparison_table_rejects_malformed_uncertainties():
+    with pytest.raises(ValueError, match="'vae': fid_ci must be an interval \\(low, high\\) with low <= high"):
+        comparison_table({"vae": BOARD["vae"] | {"fid_ci": (150.0, 140.0)}}, LABELS, SOURCES, REFERENCE)
+    with pytest.raises(ValueError, match="fid_ci must be an interval"):
+        comparison_table({"vae": BOARD["vae"] | {"fid_ci": (140.0,)}}, LABELS, SOURCES, REFERENCE)
+    with pytest.raises(ValueError, match="'train data \\(reference\\)' has a kid_std but no kid"):
+        comparison_table({"vae": BOARD["vae"]}, LABELS, SOURCES, REFERENCE | {"kid_std": 0.1})
+
+
+def test_intervals_reach_metrics_json_and_the_status_page(tmp_path, monkeypatch):
+    from genviz_utils.report import main
+    from genviz_utils.results import record
+
+    monkeypatch.setenv("GENVIZ_RESULTS", str(tmp_path / "results"))
+    record("scoreboard", vae={"fid": 142.734, "fid_ci": (138.2, 149.917), "kid": 65.651, "kid_std": 4.5595})
+    main(["--results", str(tmp_path / "results"), "--json", str(tmp_path / "m.json"),
+          "--markdown", str(tmp_path / "m.md")])
+    vae = json.loads((tmp_path / "m.json").read_text())["models"]["vae"]
+    assert vae["fid_ci"] == [138.2, 149.917] and vae["kid"] == 65.651 and vae["kid_std"] == 4.5595
+    assert "| `fid_ci` | [138.2, 149.9] |" in (tmp_path / "m.md").read_text()
