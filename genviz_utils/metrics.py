@@ -212,8 +212,8 @@ def half_sample_interval(stat: Callable[[torch.Tensor, torch.Tensor], float], re
     deviations = deviations - deviations.mean()
     q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
     low, high = (value + float(d) for d in torch.quantile(deviations, q))
-    if bounds is not None:
-        low, high = max(low, bounds[0]), min(high, bounds[1])
+    if bounds is not None:   # both ends into the range (a value at a bound can get an end just outside it)
+        low, high = (min(max(end, bounds[0]), bounds[1]) for end in (low, high))
     return low, high
 
 

@@ -229,3 +229,14 @@ def test_half_sample_interval_of_precision_is_centred_where_the_bootstrap_is_not
     assert not boot[0] <= value <= boot[1]
     assert half[0] <= value <= half[1]
     assert 0.4 < (half[1] - half[0]) / (2 * 1.96 * float(fresh.std())) < 2.5
+
+
+def test_half_sample_interval_bounds_hold_both_ends():
+    """A statistic at the edge of its range: with bounds, neither end leaves the range."""
+    from genviz_utils.metrics import half_sample_interval
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(40, 2, generator=g), torch.randn(40, 2, generator=g)
+    low, high = half_sample_interval(lambda x, y: float(x.mean() - y.mean()) * 1e-18, a, b, n_splits=10,
+                                     generator=g, bounds=(0.0, 1.0))
+    assert 0.0 <= low <= high <= 1.0
