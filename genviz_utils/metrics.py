@@ -151,9 +151,10 @@ def kid(real: torch.Tensor, fake: torch.Tensor, n_subsets: int = 100, subset_siz
 def bootstrap_interval(stat: Callable[[torch.Tensor, torch.Tensor], float], real: torch.Tensor, fake: torch.Tensor,
                        n_boot: int = 200, level: float = 0.95, generator: torch.Generator | None = None
                        ) -> tuple[float, float]:
-    """Percentile bootstrap interval (low, high) of ``stat(real, fake)``, e.g. ``fd_from_features``, ``kid``'s mean
-    or precision: ``stat`` is evaluated ``n_boot`` times on sets (N, D) and (M, D) whose rows are resampled with
-    replacement, each set independently, and the interval spans the (1 - level) / 2 and (1 + level) / 2 quantiles.
+    """Percentile bootstrap interval (low, high) of ``stat(real, fake)``, e.g. ``fd_from_features`` or ``kid``'s
+    mean (for precision and recall use :func:`half_sample_interval`, see the caveat): ``stat`` is evaluated
+    ``n_boot`` times on sets (N, D) and (M, D) whose rows are resampled with replacement, each set independently,
+    and the interval spans the (1 - level) / 2 and (1 + level) / 2 quantiles.
 
     What it measures: the uncertainty that comes from having finitely many real and generated samples, for one
     trained model. It says nothing about how the statistic varies over training seeds (train again for that).
