@@ -316,6 +316,18 @@ def run(models: tuple[str, ...] = ("ae", "vae", "vqvae", "gan"), batch_size: int
     return out
 
 
+def print_headline(metrics: Path) -> None:
+    """The course's headline figure, quality per CPU-second (chapter 6's FD at and area under its curves, gathered by
+    :func:`genviz_utils.report.headline`), as the last ``make book`` measured it: printed, not measured again."""
+    head = json.loads(metrics.read_text()).get("headline") if metrics.exists() else None
+    if not head:
+        print(f"quality per CPU-second: no curves in {metrics} (run `make book`)", flush=True)
+        return
+    print(f"quality per CPU-second, as the last `make book` measured it ({metrics}):", flush=True)
+    for key, per_model in head.items():
+        print(f"  {key}: " + ", ".join(f"{name} {v:.4g}" for name, v in per_model.items()), flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("_build/bench/bench.json"))
@@ -325,10 +337,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sweep", default="32,64,128,256", help="batch sizes for the trade-off table ('' for none)")
     ap.add_argument("--worker", choices=("tutorial", "course"), help=argparse.SUPPRESS)   # see fresh_process
     ap.add_argument("--no-fresh", action="store_true", help="skip the fresh-process measurement")
+    ap.add_argument("--metrics", type=Path, default=Path("_build/metrics.json"),
+                    help="metrics.json of the last `make book`, whose quality per CPU-second is printed first")
     args = ap.parse_args(argv)
     if args.worker:
         print(_worker(args.models, args.worker, args.seconds, args.batch_size or BATCH_SIZES[args.models]))
         return
+    print_headline(args.metrics)
     sweep = tuple(int(b) for b in args.sweep.split(",") if b)
     result = run(tuple(args.models.split(",")), args.batch_size, args.seconds, sweep=sweep,
                  fresh=not args.no_fresh)

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .features import PERCEPTUAL_SEED, perceptual_network, perceptual_steps  # noqa: F401  (re-exported)
 from .models.ae import ConvAutoencoder
 from .models.gan import Discriminator, Generator, dcgan_step
@@ -40,7 +40,7 @@ from .models.vae import ConvVAE, neg_elbo
 from .models.vq import VQVAE, TokenPrior, tokenize_all
 from .models.vqgan import VQGAN, generator_objective, vqgan_step
 from .runtime import apply_batched
-from .training import minimize_step, train
+from .training import Milestone, milestone_steps, milestones, minimize_step, train
 
 STAND_IN = "quick_v3"    # stand-in files are <name>_quick_v3.pt
 
@@ -53,11 +53,35 @@ class Loaded:
     train_seconds: float
     source: str                       # "chapter N" or "quick stand-in (chapter N not run)"
     prior: TokenPrior | None = None   # the token prior of the VQ-VAE or VQ-GAN
-    path: Path | None = None          # the checkpoint file the model was rebuilt from (set by load_base_vqvae)
+    path: Path | None = None          # the checkpoint file the model was rebuilt from (VQ models only)
+    # copies of the weights kept along the training (the prior's, for the VQ-VAE and the VQ-GAN), their seconds
+    # counted from the start of the whole model's training; ``milestone_name`` is their entry in the files
+    milestones: list[Milestone] = field(default_factory=list)
+    milestone_name: str = "model"
+    # training images seen by the stages that train on images (steps x batch size; the priors see token maps
+    # besides), None when a checkpoint predates the batch size in checkpoints
+    images_seen: int | None = None
 
 
 def checkpoint_seconds(path: Path) -> float:
     return float(load_checkpoint(path).get("history", {}).get("seconds", math.nan))
+
+
+def checkpoint_images(*paths: Path) -> int | None:
+    """Training images seen by the runs that wrote ``paths``: the sum of step x batch size (None if a file lacks
+    the batch size, i.e. was written by an older version of the course)."""
+    total = 0
+    for path in paths:
+        saved = load_checkpoint(path)
+        if saved.get("batch_size") is None:
+            return None
+        total += int(saved["step"]) * int(saved["batch_size"])
+    return total
+
+
+def _milestones_after(path: Path, offset: float = 0.0) -> list[Milestone]:
+    """The milestones of ``path`` with ``offset`` seconds (an earlier stage's training) added to theirs."""
+    return [replace(m, seconds=offset + m.seconds) for m in milestones(path)]
 
 
 def _chapter_ran(chapter: int, *paths: Path) -> bool:
@@ -88,7 +112,7 @@ def _quick_train(model: nn.Module, model_loss, data: torch.Tensor, steps: int, p
     """Adam (lr 2e-3, batch 128) on ``model_loss(x) -> {"loss": ...}`` for ``steps`` steps, checkpointed at ``path``."""
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     train(minimize_step(model_loss, opt), data, steps=steps, batch_size=128, state={"model": model, "opt": opt},
-          checkpoint=path, desc=desc)
+          checkpoint=path, desc=desc, milestones=milestone_steps(steps))
 
 
 def _quick_prior(tokens: torch.Tensor, num_codes: int, steps: int, path: Path, desc: str) -> None:
@@ -97,7 +121,8 @@ def _quick_prior(tokens: torch.Tensor, num_codes: int, steps: int, path: Path, d
     prior = TokenPrior(num_codes).to(tokens.device)
     popt = torch.optim.AdamW(prior.parameters(), lr=3e-3, weight_decay=0.01)
     train(minimize_step(lambda t: {"loss": prior.nll(t)}, popt), tokens, steps=steps, batch_size=32,
-          state={"model": prior, "opt": popt}, checkpoint=path, desc=desc, precision="fp32")
+          state={"model": prior, "opt": popt}, checkpoint=path, desc=desc, precision="fp32",
+          milestones=milestone_steps(steps))
 
 
 def _train_chapter3_vqvae(x_train: torch.Tensor, steps: int, batch_size: int, path: Path, desc: str,
@@ -118,6 +143,57 @@ def _train_chapter3_vqvae(x_train: torch.Tensor, steps: int, batch_size: int, pa
     return model
 
 
+def train_chapter3_prior(tokens: torch.Tensor, num_codes: int, steps: int, batch_size: int, lr: float, path: Path,
+                         desc: str) -> TokenPrior:
+    """Chapter 3's prior recipe on ``tokens`` (N, 7, 7), checkpointed at ``path`` with its milestones: seed 0,
+    ``TokenPrior(num_codes)`` (2 layers, width 64, 4 heads), AdamW (weight decay 0.01) with a one-cycle schedule
+    peaking at ``lr`` (10 % warm-up), ``steps`` steps of ``batch_size`` maps, in float32."""
+    torch.manual_seed(0)
+    prior = TokenPrior(num_codes, grid=(7, 7), n_layer=2, n_embd=64, n_head=4).to(tokens.device)
+    opt = torch.optim.AdamW(prior.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+
+    def step(batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        nll = prior.nll(batch[0])
+        opt.zero_grad(set_to_none=True)
+        nll.backward()
+        opt.step()
+        sched.step()
+        return {"bits_per_token": nll / math.log(2)}
+
+    train(step, tokens, steps=steps, batch_size=batch_size, state={"model": prior, "opt": opt, "sched": sched},
+          checkpoint=path, desc=desc, precision="fp32", milestones=milestone_steps(steps))
+    return prior.eval()
+
+
+def continue_vqvae(ckpt_dir: Path, base: Path, x_train: torch.Tensor, extra_images: int, *, prior_maps: int,
+                   prior_steps: int, prior_batch: int, prior_lr: float, device: torch.device | str) -> Loaded:
+    """The VQ-VAE of ``base`` (a checkpoint of :func:`_train_chapter3_vqvae`'s recipe, chapter 3's ``vqvae.pt``)
+    trained on with the same recipe, batch size and batches for about ``extra_images`` more images, into
+    ``vqvae_continued.pt``; then :func:`train_chapter3_prior` on the tokens of the first ``prior_maps`` training
+    images, into ``vqvae_continued_prior.pt``. Both are reused when present; the continuation starts again when
+    ``base`` is newer than it. ``train_seconds`` adds the base's seconds, the continuation's and the prior's."""
+    saved = load_checkpoint(base)
+    batch, done = int(saved.get("batch_size") or 128), int(saved["step"])
+    path, prior_path = ckpt_dir / "vqvae_continued.pt", ckpt_dir / "vqvae_continued_prior.pt"
+    if path.exists() and path.stat().st_mtime < base.stat().st_mtime:   # a retrained base: start again
+        path.unlink()
+        prior_path.unlink(missing_ok=True)
+    if not path.exists():
+        save_checkpoint(path, saved)           # resume from the base: same weights, optimizer, RNG, history
+    extra_steps = max(1, round(extra_images / batch))
+    cfg = load_model(base, device=device).config
+    model = _train_chapter3_vqvae(x_train, done + extra_steps, batch, path, "VQ-VAE, continued", device,
+                                  num_codes=cfg["num_codes"], code_dim=cfg["code_dim"], width=cfg["width"])
+    tokens = tokenize_all(model.eval(), x_train[:prior_maps])
+    prior = train_chapter3_prior(tokens, cfg["num_codes"], prior_steps, prior_batch, prior_lr, prior_path,
+                                 "prior (VQ-VAE, continued)")
+    seconds = checkpoint_seconds(path)         # the base's seconds are in the history it resumed
+    return Loaded(load_model(path, device=device), seconds + checkpoint_seconds(prior_path),
+                  f"{base.name} + {extra_steps} steps", prior=prior,
+                  milestones=_milestones_after(prior_path, seconds), images_seen=checkpoint_images(path))
+
+
 def _chapter_or_quick(chapter: int, ckpt_dir: Path, name: str, cls: type[nn.Module], args: tuple,
                       model_loss: Callable[[nn.Module], Callable], data: torch.Tensor, steps: int,
                       device: torch.device | str) -> Loaded:
@@ -125,13 +201,15 @@ def _chapter_or_quick(chapter: int, ckpt_dir: Path, name: str, cls: type[nn.Modu
     :func:`_quick_train` for ``steps`` steps on ``model_loss(model)`` into its stand-in file."""
     path = ckpt_dir / f"{name}.pt"
     if _chapter_ran(chapter, path):
-        return Loaded(_from_chapter(chapter, path, cls, device), checkpoint_seconds(path), f"chapter {chapter}")
+        return Loaded(_from_chapter(chapter, path, cls, device), checkpoint_seconds(path), f"chapter {chapter}",
+                      milestones=milestones(path), images_seen=checkpoint_images(path))
     path = _stand_in(ckpt_dir, name)
     torch.manual_seed(0)
     model = cls(*args).to(device)
     _quick_train(model, model_loss(model), data, steps, path, f"{name.upper()} (stand-in)")
     return Loaded(load_model(path, device=device), checkpoint_seconds(path),
-                  f"quick stand-in (chapter {chapter} not run)")
+                  f"quick stand-in (chapter {chapter} not run)", milestones=milestones(path),
+                  images_seen=checkpoint_images(path))
 
 
 def load_ae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
@@ -155,12 +233,16 @@ def load_vqvae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, prior_steps: i
     path, prior_path = ckpt_dir / "vqvae.pt", ckpt_dir / "vqvae_prior.pt"
     if _chapter_ran(3, path, prior_path):
         model, prior = _from_chapter(3, path, VQVAE, device), _from_chapter(3, prior_path, TokenPrior, device)
-        return Loaded(model, checkpoint_seconds(path) + checkpoint_seconds(prior_path), "chapter 3", prior=prior)
+        return Loaded(model, checkpoint_seconds(path) + checkpoint_seconds(prior_path), "chapter 3", prior=prior,
+                      milestones=_milestones_after(prior_path, checkpoint_seconds(path)),
+                      images_seen=checkpoint_images(path), path=path)
     path, prior_path = _stand_in(ckpt_dir, "vqvae"), _stand_in(ckpt_dir, "vqvae_prior")
     model = _train_chapter3_vqvae(x_train, steps, 128, path, "VQ-VAE (stand-in)", device, num_codes=64, code_dim=16)
     _quick_prior(tokenize_all(model.eval(), x_train), 64, prior_steps, prior_path, "token prior (stand-in)")
     return Loaded(load_model(path, device=device), checkpoint_seconds(path) + checkpoint_seconds(prior_path),
-                  "quick stand-in (chapter 3 not run)", prior=load_model(prior_path, device=device))
+                  "quick stand-in (chapter 3 not run)", prior=load_model(prior_path, device=device),
+                  milestones=_milestones_after(prior_path, checkpoint_seconds(path)),
+                  images_seen=checkpoint_images(path), path=path)
 
 
 def load_gan(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
@@ -168,7 +250,8 @@ def load_gan(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.de
     uses chapter 4's recipe (G and D of width 32, BatchNorm in D, Adam 2e-4 with betas (0.5, 0.999), batch 64)."""
     path = ckpt_dir / "gan.pt"
     if _chapter_ran(4, path):
-        return Loaded(_from_chapter(4, path, Generator, device, name="G"), checkpoint_seconds(path), "chapter 4")
+        return Loaded(_from_chapter(4, path, Generator, device, name="G"), checkpoint_seconds(path), "chapter 4",
+                      milestones=milestones(path), milestone_name="G", images_seen=checkpoint_images(path))
     # chapter 4's discriminator (BatchNorm after its second convolution, ``norm=True``); without it the stand-in
     # collapsed (recall 0 at every temperature after 600 steps in the book profile)
     path = _stand_in(ckpt_dir, "gan")
@@ -178,8 +261,9 @@ def load_gan(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.de
     opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
     state = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}
     train(lambda batch: dcgan_step(G, D, opt_g, opt_d, batch[0]), x_train, steps=steps, batch_size=64,
-          state=state, checkpoint=path, desc="GAN (stand-in)")
-    return Loaded(load_model(path, "G", device), checkpoint_seconds(path), "quick stand-in (chapter 4 not run)")
+          state=state, checkpoint=path, desc="GAN (stand-in)", milestones=milestone_steps(steps))
+    return Loaded(load_model(path, "G", device), checkpoint_seconds(path), "quick stand-in (chapter 4 not run)",
+                  milestones=milestones(path), milestone_name="G", images_seen=checkpoint_images(path))
 
 
 def load_vqgan(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, steps: int, prior_steps: int,
@@ -197,9 +281,13 @@ def load_vqgan(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, steps: int, 
     if _chapter_ran(5, path, prior_path):
         model, prior = _from_chapter(5, path, VQGAN, device), _from_chapter(5, prior_path, TokenPrior, device)
         marker = ckpt_dir / BASE_MARKER
-        base = float(marker.read_text().split()[-1]) if marker.exists() else math.nan
+        stamp = marker.read_text().split() if marker.exists() else []
+        base = float(stamp[-1]) if stamp else math.nan
+        base_file = ckpt_dir / stamp[0] if stamp else None
+        images = (checkpoint_images(base_file, path) if base_file is not None and base_file.exists() else None)
         return Loaded(model, base + checkpoint_seconds(path) + checkpoint_seconds(prior_path), "chapter 5",
-                      prior=prior)
+                      prior=prior, milestones=_milestones_after(prior_path, base + checkpoint_seconds(path)),
+                      images_seen=images, path=path)
     path, prior_path = _stand_in(ckpt_dir, "vqgan"), _stand_in(ckpt_dir, "vqgan_prior")
     net = perceptual_network(device) if perceptual_net is None else perceptual_net
     torch.manual_seed(0)
@@ -217,7 +305,9 @@ def load_vqgan(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, steps: int, 
     _quick_prior(tokenize_all(model.vq.eval(), x_train), model.num_codes, prior_steps, prior_path,
                  "VQ-GAN prior (stand-in)")
     return Loaded(load_model(path, device=device), checkpoint_seconds(path) + checkpoint_seconds(prior_path),
-                  "quick stand-in (chapter 5 not run)", prior=load_model(prior_path, device=device))
+                  "quick stand-in (chapter 5 not run)", prior=load_model(prior_path, device=device),
+                  milestones=_milestones_after(prior_path, checkpoint_seconds(path)),
+                  images_seen=checkpoint_images(path), path=path)
 
 
 # ----- chapter 5's starting point: chapter 3's VQ-VAE -------------------------------------------------------------

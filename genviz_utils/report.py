@@ -4,6 +4,11 @@ table for the book's status page. Run by ``make book`` after the notebooks have 
     python -m genviz_utils.report --results _build/results --json _build/metrics.json \
         --markdown book/_generated/metrics.md [--bench _build/bench/bench.json] [--live _build/bench/live.json]
 
+Chapter 6 records, for every model, its Fréchet distance along its training (``fid_curve``: [seconds, FD] pairs, with
+``fid_curve_ci``) and two summaries of it, ``fid_at_<T>s`` and ``fid_auc_<T>s`` (the FD at, and the area under the
+curve up to, T seconds of training). :func:`headline` gathers these into ``metrics.json["headline"]``, the status page
+gets their table and, with ``--markdown`` in ``book/_generated``, a figure of the curves (``fid_curve.png``).
+
 With ``--bench`` and ``--live`` (the outputs of ``make bench``), and when those files exist, the page also gets the
 training throughput table and the live explorers' payload and latency (which metrics.json then carries as
 ``live``). :func:`comparison_table` formats chapter 6's table of its own measurements, in the notebook.
@@ -48,6 +53,62 @@ def collect(results: Path) -> dict[str, Any]:
     }
 
 
+def headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``{"fid_at_<T>s": {model: FD}, "fid_auc_<T>s": {model: FD x s}}`` from the models that recorded a curve:
+    the course's headline figure of quality per CPU-second (empty when no model did)."""
+    out: dict[str, dict[str, float]] = {}
+    for name, values in metrics["models"].items():
+        for key, v in values.items():
+            if key.startswith(("fid_at_", "fid_auc_")) and key.endswith("s") and "fid_curve" in values:
+                out.setdefault(key, {})[name] = v
+    return out
+
+
+def curves_markdown(metrics: dict[str, Any], figure: str | None = None) -> list[str]:
+    """The status page's section on quality per CPU-second: the figure (``figure``: its path as the page sees it)
+    and one row per model with a curve: the headline numbers and every point [seconds: FD]."""
+    rows = {name: v for name, v in metrics["models"].items() if "fid_curve" in v}
+    if not rows:
+        return []
+    keys = sorted(headline(metrics))
+    lines = ["### Quality per CPU-second", "",
+             "Chapter 6 scores each model's weights kept along its training (`milestones`) by the Fréchet distance "
+             "of its samples, against the seconds of training (all stages) that the chapter's run had spent.", ""]
+    if figure:
+        lines += [f"![Fréchet distance against seconds of training]({figure})", ""]
+    lines += ["| model | " + " | ".join(f"`{k}`" for k in keys) + " | curve: seconds → FD |",
+              "|---" * (len(keys) + 2) + "|"]
+    for name, v in rows.items():
+        points = ", ".join(f"{t:.0f} s → {fd:.3g}" for t, fd in v["fid_curve"])
+        lines.append(f"| `{name}` | " + " | ".join(_fmt(v.get(k, "—")) for k in keys) + f" | {points} |")
+    return [*lines, ""]
+
+
+def plot_curves(metrics: dict[str, Any], path: Path) -> bool:
+    """Draw every recorded ``fid_curve`` (with its ``fid_curve_ci``) into ``path``; False (no file) if none."""
+    rows = {name: v for name, v in metrics["models"].items() if "fid_curve" in v}
+    if not rows:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    for name, v in rows.items():
+        t, fd = zip(*v["fid_curve"], strict=True)
+        ci = v.get("fid_curve_ci")
+        err = None if ci is None else [[f - lo for f, (lo, _) in zip(fd, ci, strict=True)],
+                                       [hi - f for f, (_, hi) in zip(fd, ci, strict=True)]]
+        ax.errorbar(t, fd, yerr=err, marker="o", ms=4, capsize=2, label=name)
+    ax.set(yscale="log", xlabel="seconds of training (all stages)", ylabel="Fréchet distance")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
@@ -75,11 +136,14 @@ def scoreboard(metrics: dict[str, Any]) -> list[str]:
     return ["### Scoreboard", "", *lines, "", "Every number each chapter recorded, model by model:", ""]
 
 
-# Chapter 6's comparison table: (heading, key in a model's row, format). The bits/dim column reads the VAE's
-# likelihood ("nll_bits_per_dim") or, starred, a token prior's bits spread over the pixels ("prior_bits_per_dim").
+# Chapter 6's comparison table: (heading, key in a model's row, format). Two bits/dim columns, which do not compare:
+# a bound on the likelihood of the (binarised) image (the VAE's) and a token prior's bits spread over the pixels,
+# which leave out what the decoder adds. The cost columns count every stage (the priors' token maps aside).
 COMPARISON = (("{feature_name} ↓", "fid", ".2f"), ("precision ↑", "precision", ".3f"), ("recall ↑", "recall", ".3f"),
               ("MSE ↓", "recon_mse", ".4f"), ("PSNR of the MSE, dB ↑", "recon_psnr", ".1f"),
-              ("bits/dim ↓", "bits_per_dim", ".3f"), ("train s", "train_seconds", ".0f"),
+              ("pixel NLL bound, bits/dim ↓", "nll_bits_per_dim", ".3f"),
+              ("token prior, bits/dim", "prior_bits_per_dim", ".3f"), ("parameters", "params", ",.0f"),
+              ("images seen", "images_seen", ",.0f"), ("train s", "train_seconds", ".0f"),
               ("samples/s", "sample_img_per_s", ",.0f"))
 _REFERENCE_KEYS = ("fid", "precision", "recall")
 # The optional uncertainties of a row (comparison_table's docstring): the KID column's heading and number format.
@@ -104,10 +168,7 @@ def _kid_cell(row: dict[str, Any]) -> str:
 
 def _comparison_cells(row: dict[str, Any], with_kid: bool) -> list[str]:
     """One row's cells of the comparison table, in the order of COMPARISON (the KID after the FD if with_kid)."""
-    bits = row.get("nll_bits_per_dim", row.get("prior_bits_per_dim"))
-    star = "*" if "nll_bits_per_dim" not in row and "prior_bits_per_dim" in row else ""
-    cells = [_fid_cell(row, spec) if key == "fid" else _cell(bits, spec) + star if key == "bits_per_dim"
-             else _cell(row.get(key), spec) for _, key, spec in COMPARISON]
+    cells = [_fid_cell(row, spec) if key == "fid" else _cell(row.get(key), spec) for _, key, spec in COMPARISON]
     return cells[:1] + [_kid_cell(row)] + cells[1:] if with_kid else cells
 
 
@@ -126,13 +187,13 @@ def comparison_table(board: dict[str, dict[str, Any]], labels: dict[str, str], s
     """Chapter 6's scoreboard as a Markdown table: one row per model of ``board``, then the reference row.
 
     ``board``: {name: {"fid", "precision", "recall", and any of "recon_mse", "recon_psnr", "nll_bits_per_dim",
-    "prior_bits_per_dim", "train_seconds", "sample_img_per_s"}}, in the order of the rows; a missing entry is
-    shown as "—". ``labels`` and ``sources`` give each model's name in the table and where it came from;
-    ``reference`` the "fid", "precision" and "recall" of real training images against the same test images.
-    A token prior's bits (``prior_bits_per_dim`` without ``nll_bits_per_dim``) are starred: not a likelihood of
-    the image. Any row (the reference too) may carry uncertainties: ``fid_ci`` (low, high), a 95% interval shown as
-    "value [low, high]", and ``kid`` with ``kid_std``, shown as "mean ± std" in a KID column after the FD that the
-    table has only when some row has a ``kid``.
+    "prior_bits_per_dim", "params", "images_seen", "train_seconds", "sample_img_per_s"}}, in the order of the
+    rows; a missing entry (or None) is shown as "—". ``labels`` and ``sources`` give each model's name in the table
+    and where it came from; ``reference`` the "fid", "precision" and "recall" of real training images against the
+    same test images. A pixel likelihood bound and a token prior's bits have a column each: they do not compare
+    (the prior's bits leave out what the decoder adds). Any row (the reference too) may carry uncertainties:
+    ``fid_ci`` (low, high), a 95% interval shown as "value [low, high]", and ``kid`` with ``kid_std``, shown as
+    "mean ± std" in a KID column after the FD that the table has only when some row has a ``kid``.
     """
     missing = [n for n in board if n not in labels or n not in sources]
     if missing:
@@ -155,11 +216,13 @@ def comparison_table(board: dict[str, dict[str, Any]], labels: dict[str, str], s
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
-def to_markdown(metrics: dict[str, Any]) -> str:
-    """A scoreboard (models as rows), then one table per model: metric name and value."""
+def to_markdown(metrics: dict[str, Any], curve_figure: str | None = None) -> str:
+    """A scoreboard (models as rows), the quality per CPU-second (with the figure at ``curve_figure``, if given),
+    then one table per model: metric name and value."""
     if not metrics["models"]:
         return "No chapter has recorded results yet: run `make book`.\n"
-    lines = [f"Profile: **{metrics['profile']}**; device: **{metrics['device']}**.", "", *scoreboard(metrics)]
+    lines = [f"Profile: **{metrics['profile']}**; device: **{metrics['device']}**.", "",
+             *curves_markdown(metrics, curve_figure), *scoreboard(metrics)]
     for name, values in metrics["models"].items():
         keys = [k for k in _KEYS_FIRST if k in values] + sorted(k for k in values if k not in _KEYS_FIRST)
         lines += [f"### `{name}`", "", "| metric | value |", "|---|---|"]
@@ -253,10 +316,17 @@ def main(argv: list[str] | None = None) -> None:
     live = json.loads(args.live.read_text()) if args.live is not None and args.live.exists() else None
     if live is not None:
         metrics["live"] = live
+    if headline(metrics):
+        metrics["headline"] = headline(metrics)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(metrics, indent=2))
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
-    text = to_markdown(metrics)
+    # the figure lies next to the Markdown file, which the status page includes from one folder up
+    figure = args.markdown.parent / "fid_curve.png"
+    drawn = plot_curves(metrics, figure)
+    if not drawn:
+        figure.unlink(missing_ok=True)
+    text = to_markdown(metrics, f"{args.markdown.parent.name}/{figure.name}" if drawn else None)
     if args.bench is not None and args.bench.exists():
         text += "\n" + bench_markdown(json.loads(args.bench.read_text()))
     elif args.bench is not None:

@@ -8,6 +8,12 @@ Exact resume: batches depend only on ``(seed, step)`` (see :func:`genviz_utils.d
 and the checkpoint stores the torch RNG state, so ``train(steps=200)`` gives the same weights as
 ``train(steps=100)`` followed by ``train(steps=200)`` on the same checkpoint.
 
+Milestones: ``train(..., milestones=milestone_steps(steps))`` also keeps a copy of the modules' weights at those step
+counts (0: before the first step), each in its own file of ``milestone_dir(checkpoint)`` with the step and the
+training seconds it took to get there; :func:`milestones` lists them. Chapter 6 scores the models along their
+training from them (quality against CPU seconds). By exact resume, the milestone at step s holds the weights that
+``train(steps=s)`` would end with.
+
 Rebuilding: every checkpoint also stores, under ``"configs"``, the class name and ``config`` (constructor arguments) of
 each module in ``state`` that has one (every course model does), so that
 :func:`genviz_utils.models.registry.load_model` rebuilds the model from the file alone.
@@ -69,6 +75,40 @@ class History:
     @classmethod
     def from_state(cls, d: dict) -> History:
         return cls(list(d["steps"]), {k: list(v) for k, v in d["values"].items()}, float(d["seconds"]))
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """A copy of the modules' weights kept by :func:`train` after ``step`` steps and ``seconds`` of training."""
+
+    step: int
+    seconds: float
+    path: Path
+
+
+def milestone_dir(checkpoint: str | Path) -> Path:
+    """The folder of the milestones of ``checkpoint``: ``<folder>/<stem>_milestones`` (``gan.pt`` ->
+    ``gan_milestones``)."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(f"{checkpoint.stem}_milestones")
+
+
+def milestone_steps(steps: int, n: int = 6) -> tuple[int, ...]:
+    """0 and ``steps`` halved ``n - 1`` times: ``milestone_steps(480) == (0, 15, 30, 60, 120, 240, 480)``. Halvings
+    put most points early, where quality changes fastest; duplicates (few steps) are dropped."""
+    if steps < 1 or n < 1:
+        raise ValueError(f"steps and n must be positive, got {steps} and {n}.")
+    return tuple(sorted({0} | {max(1, round(steps / 2 ** k)) for k in range(n)}))
+
+
+def milestones(checkpoint: str | Path) -> list[Milestone]:
+    """The milestones :func:`train` kept for ``checkpoint``, by step; an empty list when it kept none."""
+    folder = milestone_dir(checkpoint)
+    found = []
+    for path in sorted(folder.glob("step*.pt")):
+        saved = load_checkpoint(path)
+        found.append(Milestone(int(saved["step"]), float(saved["seconds"]), path))
+    return sorted(found, key=lambda m: m.step)
 
 
 def _rng_state() -> dict:
@@ -166,6 +206,7 @@ def train(
     desc: str = "training",
     progress: bool = True,
     precision: str = "auto",
+    milestones: tuple[int, ...] | list[int] = (),
 ) -> History:
     """Run ``step_fn`` on ``steps`` minibatches and return the loss history.
 
@@ -177,9 +218,14 @@ def train(
         steps: total number of optimisation steps (a resumed run continues up to this number).
         state: the modules and optimizers to checkpoint, by name.
         checkpoint: file to write every ``checkpoint_every`` steps and at the end; resumed from if it exists. It
-            holds the states, the random number generator state, the history, the step and the modules' configs
-            (see :func:`model_configs`).
+            holds the states, the random number generator state, the history, the step, the batch size and the
+            modules' configs (see :func:`model_configs`).
         precision: ``"auto"``, ``"bf16"`` or ``"fp32"``: the arithmetic of the step (see :func:`autocast`).
+        milestones: step counts (e.g. :func:`milestone_steps`) after which a copy of the modules' weights, their
+            configs, the step and the training seconds so far are written to ``milestone_dir(checkpoint)``
+            (``step000480.pt``); read them with :func:`milestones`. Needs ``checkpoint``. Counts beyond ``steps`` wait
+            for a later call that trains on (as chapter 4 trains in segments). A run that starts from scratch first
+            deletes the milestones of an earlier run.
 
     On a CPU the modules in ``state`` are put into the faster memory layout of :func:`fast_layout` first. Freed
     activation memory is kept for the next step (:func:`genviz_utils.runtime.keep_freed_memory`).
@@ -194,6 +240,11 @@ def train(
     history, start, saved = History(), 0, None
     configs = model_configs(state)
     ckpt = Path(checkpoint) if checkpoint is not None else None
+    keep = {int(s) for s in milestones}
+    if keep and ckpt is None:
+        raise ValueError("milestones are written next to the checkpoint: pass checkpoint= as well.")
+    if any(s < 0 for s in keep):
+        raise ValueError(f"milestones are step counts, 0 or more, got {sorted(keep)}.")
     if ckpt is not None and resume and ckpt.exists():
         saved = load_checkpoint(ckpt)
         for name, obj in state.items():
@@ -211,9 +262,19 @@ def train(
             save_checkpoint(ckpt, {
                 "state": {k: v.state_dict() for k, v in state.items()},
                 "rng": _rng_state(), "history": history.state_dict(), "step": step, "seed": seed,
-                "configs": configs,
+                "batch_size": batch_size, "configs": configs,
             })
 
+    def keep_milestone(step: int, seconds: float) -> None:
+        modules = {k: v.state_dict() for k, v in state.items() if isinstance(v, torch.nn.Module)}
+        save_checkpoint(milestone_dir(ckpt) / f"step{step:06d}.pt",
+                        {"state": modules, "configs": configs, "step": step, "seconds": seconds})
+
+    if keep and saved is None:   # a run from scratch: an earlier run's milestones are not this run's
+        for old in milestone_dir(ckpt).glob("step*.pt"):
+            old.unlink()
+    if 0 in keep and start == 0:
+        keep_milestone(0, 0.0)
     t0 = time.perf_counter() - history.seconds
     bar = tqdm(range(start, steps), desc=desc, initial=start, total=steps, disable=not progress, leave=True)
     step = start
@@ -233,6 +294,8 @@ def train(
         if step % log_every == 0 or step == steps - 1:
             history.log(step, losses)
             bar.set_postfix({k: f"{v:.4g}" for k, v in list(losses.items())[:4]}, refresh=False)
+        if step + 1 in keep:
+            keep_milestone(step + 1, time.perf_counter() - t0)
         if ckpt is not None and (step + 1) % checkpoint_every == 0:
             history.seconds = time.perf_counter() - t0
             save(step + 1)

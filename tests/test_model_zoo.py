@@ -80,3 +80,20 @@ def test_the_vqgan_stand_in_trains_with_vqgan_step_critic_off_then_on(tmp_path, 
     loaded = zoo.load_vqgan(tmp_path, _images(64), vq, 6, 2, "cpu", perceptual_net=net)
     assert calls == [False] * 2 + [True] * 4                                       # warm-up: a third of the steps
     assert loaded.source.startswith("quick stand-in") and loaded.prior is not None and not loaded.model.training
+
+
+def test_continue_vqvae_trains_the_base_on_exactly_and_counts_its_images(tmp_path):
+    x = _images()
+    zoo._train_chapter3_vqvae(x, 3, 16, tmp_path / "vqvae.pt", "base", "cpu", **SMALL)
+    assert zoo.checkpoint_images(tmp_path / "vqvae.pt") == 3 * 16
+    cont = zoo.continue_vqvae(tmp_path, tmp_path / "vqvae.pt", x, 32, prior_maps=48, prior_steps=4, prior_batch=8,
+                              prior_lr=1e-3, device="cpu")
+    assert cont.source == "vqvae.pt + 2 steps" and cont.images_seen == 5 * 16
+    longer = zoo._train_chapter3_vqvae(x, 5, 16, tmp_path / "longer.pt", "one run", "cpu", **SMALL)
+    for a, b in zip(cont.model.state_dict().values(), longer.state_dict().values(), strict=True):
+        assert torch.equal(a, b)                         # the continuation is the base's run, trained longer
+    assert [m.step for m in cont.milestones] == [0, 1, 2, 4]
+    assert cont.milestones[0].seconds == zoo.checkpoint_seconds(tmp_path / "vqvae_continued.pt")
+    again = zoo.continue_vqvae(tmp_path, tmp_path / "vqvae.pt", x, 32, prior_maps=48, prior_steps=4, prior_batch=8,
+                               prior_lr=1e-3, device="cpu")
+    assert again.train_seconds == cont.train_seconds     # loaded, not trained again

@@ -9,7 +9,8 @@ from genviz_utils.report import COMPARISON, comparison_table
 
 BOARD = {
     "vae": {"fid": 142.734, "precision": 0.8679, "recall": 0.0, "recon_mse": 0.05678, "recon_psnr": 12.46,
-            "nll_bits_per_dim": 0.5352, "iwae_k": 16, "train_seconds": 1.2, "sample_img_per_s": 17583.4},
+            "nll_bits_per_dim": 0.5352, "iwae_k": 16, "train_seconds": 1.2, "sample_img_per_s": 17583.4,
+            "params": 412_321, "images_seen": 1_536_000},
     "vqvae": {"fid": 237.07, "precision": 0.882, "recall": 0.1, "recon_mse": 0.06464, "recon_psnr": 11.89,
               "prior_bits_per_dim": 0.1352, "codebook_usage": 0.5, "train_seconds": 2.0, "sample_img_per_s": 1724.2},
     "gan": {"fid": 335.85, "precision": 0.012, "recall": 0.0, "train_seconds": math.nan, "sample_img_per_s": 15357},
@@ -22,15 +23,18 @@ REFERENCE = {"fid": 4.635, "precision": 0.878, "recall": 0.844}
 def test_comparison_table_rows_formats_and_reference():
     lines = comparison_table(BOARD, LABELS, SOURCES, REFERENCE, "FD-X").splitlines()
     assert lines[0] == ("| model | source | FD-X ↓ | precision ↑ | recall ↑ | MSE ↓ | PSNR of the MSE, dB ↑ "
-                        "| bits/dim ↓ | train s | samples/s |")
+                        "| pixel NLL bound, bits/dim ↓ | token prior, bits/dim | parameters | images seen | train s "
+                        "| samples/s |")
     assert lines[1] == "|" + "---|" * (2 + len(COMPARISON))
-    assert lines[2] == "| VAE | chapter 2 | 142.73 | 0.868 | 0.000 | 0.0568 | 12.5 | 0.535 | 1 | 17,583 |"
-    # a token prior's bits are starred (not a likelihood of the image)
-    assert lines[3] == "| VQ-VAE + prior | chapter 3 | 237.07 | 0.882 | 0.100 | 0.0646 | 11.9 | 0.135* | 2 | 1,724 |"
+    assert lines[2] == ("| VAE | chapter 2 | 142.73 | 0.868 | 0.000 | 0.0568 | 12.5 | 0.535 | — | 412,321 | 1,536,000 "
+                        "| 1 | 17,583 |")
+    # a token prior's bits have their own column (not a likelihood of the image)
+    assert lines[3] == ("| VQ-VAE + prior | chapter 3 | 237.07 | 0.882 | 0.100 | 0.0646 | 11.9 | — | 0.135 | — | — "
+                        "| 2 | 1,724 |")
     # no encoder, no likelihood: dashes; an unknown training time prints as nan, not as a number
-    assert lines[4] == ("| GAN | quick stand-in (chapter 4 not run) | 335.85 | 0.012 | 0.000 | — | — | — | nan "
-                        "| 15,357 |")
-    assert lines[5] == "| train data (reference) | — | 4.63 | 0.878 | 0.844 | — | — | — | — | — |"
+    assert lines[4] == ("| GAN | quick stand-in (chapter 4 not run) | 335.85 | 0.012 | 0.000 | — | — | — | — | — | — "
+                        "| nan | 15,357 |")
+    assert lines[5] == "| train data (reference) | — | 4.63 | 0.878 | 0.844 | — | — | — | — | — | — | — | — |"
     assert len(lines) == 6
     # the rows keep the board's order
     swapped = comparison_table({k: BOARD[k] for k in ("gan", "vae")}, LABELS, SOURCES, REFERENCE).splitlines()
@@ -75,14 +79,16 @@ def test_comparison_table_shows_intervals_and_kid_when_given():
     board, reference = _with_uncertainties()
     lines = comparison_table(board, LABELS, SOURCES, reference, "FD-X").splitlines()
     assert lines[0] == ("| model | source | FD-X ↓ | KID ± std ↓ | precision ↑ | recall ↑ | MSE ↓ "
-                        "| PSNR of the MSE, dB ↑ | bits/dim ↓ | train s | samples/s |")
+                        "| PSNR of the MSE, dB ↑ | pixel NLL bound, bits/dim ↓ | token prior, bits/dim | parameters "
+                        "| images seen | train s | samples/s |")
     assert lines[1] == "|" + "---|" * (3 + len(COMPARISON))
     assert lines[2] == ("| VAE | chapter 2 | 142.73 [138.20, 149.92] | 65.65 ± 4.56 | 0.868 | 0.000 | 0.0568 | 12.5 "
-                        "| 0.535 | 1 | 17,583 |")
+                        "| 0.535 | — | 412,321 | 1,536,000 | 1 | 17,583 |")
     assert lines[3].startswith("| VQ-VAE + prior | chapter 3 | 237.07 [230.00, 245.50] | 26.80 | 0.882 |")
     # a row without them: the FD alone and a dash for the KID
     assert lines[4].startswith("| GAN | quick stand-in (chapter 4 not run) | 335.85 | — | 0.012 |")
-    assert lines[5] == "| train data (reference) | — | 4.63 | -0.32 ± 0.82 | 0.878 | 0.844 | — | — | — | — | — |"
+    assert lines[5] == ("| train data (reference) | — | 4.63 | -0.32 ± 0.82 | 0.878 | 0.844 | — | — | — | — | — | — "
+                        "| — | — |")
     # only intervals, no KID anywhere: no KID column
     only_ci = {"vae": BOARD["vae"] | {"fid_ci": (140.0, 150.0)}}
     head, _, row, _ = comparison_table(only_ci, LABELS, SOURCES, REFERENCE).splitlines()
@@ -109,3 +115,29 @@ def test_intervals_reach_metrics_json_and_the_status_page(tmp_path, monkeypatch)
     vae = json.loads((tmp_path / "m.json").read_text())["models"]["vae"]
     assert vae["fid_ci"] == [138.2, 149.917] and vae["kid"] == 65.651 and vae["kid_std"] == 4.5595
     assert "| `fid_ci` | [138.2, 149.9] |" in (tmp_path / "m.md").read_text()
+
+
+def test_curves_reach_metrics_json_the_headline_and_the_status_page(tmp_path, monkeypatch):
+    from genviz_utils.report import main
+    from genviz_utils.results import record
+
+    monkeypatch.setenv("GENVIZ_RESULTS", str(tmp_path / "results"))
+    curve = {"fid_curve": [[0.0, 310.0], [12.5, 80.0], [50.0, 31.2]],
+             "fid_curve_ci": [[300.0, 320.0], [77.0, 84.0], [30.0, 33.0]],
+             "fid_at_60s": 31.2, "fid_auc_60s": 7050.0}
+    record("scoreboard", gan=curve, vae={"fid": 140.0})
+    out = tmp_path / "gen" / "m.md"
+    main(["--results", str(tmp_path / "results"), "--json", str(tmp_path / "m.json"), "--markdown", str(out)])
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["models"]["gan"]["fid_curve"] == curve["fid_curve"]
+    assert metrics["headline"] == {"fid_at_60s": {"gan": 31.2}, "fid_auc_60s": {"gan": 7050.0}}
+    text = out.read_text()
+    assert "![Fréchet distance against seconds of training](gen/fid_curve.png)" in text
+    assert "| `gan` | 31.2 | 7050 | 0 s → 310, 12 s → 80, 50 s → 31.2 |" in text
+    assert (out.parent / "fid_curve.png").stat().st_size > 1000
+    # without curves: no section, no figure, no headline (a stale figure is removed)
+    record("scoreboard", gan={"fid": 30.0})
+    (tmp_path / "results" / "scoreboard.json").write_text(json.dumps({"gan": {"fid": 30.0}}))
+    main(["--results", str(tmp_path / "results"), "--json", str(tmp_path / "m.json"), "--markdown", str(out)])
+    assert "Quality per CPU-second" not in out.read_text() and not (out.parent / "fid_curve.png").exists()
+    assert "headline" not in json.loads((tmp_path / "m.json").read_text())

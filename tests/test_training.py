@@ -1,6 +1,7 @@
 """The training loop: NaN guard, exact resume, checkpoint errors, history."""
 
 import contextlib
+import itertools
 import math
 
 import pytest
@@ -8,7 +9,15 @@ import torch
 
 from genviz_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from genviz_utils.models.ae import ConvAutoencoder
-from genviz_utils.training import History, NonFiniteLossError, train
+from genviz_utils.models.registry import load_model
+from genviz_utils.training import (
+    History,
+    NonFiniteLossError,
+    milestone_dir,
+    milestone_steps,
+    milestones,
+    train,
+)
 
 X = torch.rand(256, 1, 28, 28, generator=torch.Generator().manual_seed(1))
 
@@ -254,3 +263,53 @@ def test_precision_env_var_replaces_auto_only(monkeypatch):
     monkeypatch.setenv("GENVIZ_PRECISION", "half")
     with pytest.raises(ValueError, match="GENVIZ_PRECISION must be one of auto, bf16, fp32"):
         autocast(cpu)
+
+
+def test_milestone_steps():
+    assert milestone_steps(480) == (0, 15, 30, 60, 120, 240, 480)
+    assert milestone_steps(3) == (0, 1, 2, 3)
+    with pytest.raises(ValueError):
+        milestone_steps(0)
+
+
+def test_milestones_hold_the_weights_of_a_shorter_run(tmp_path):
+    m1, o1 = _setup()
+    _run(m1, o1, tmp_path / "a.pt", 20, milestones=(0, 5, 12, 20))
+    kept = milestones(tmp_path / "a.pt")
+    assert [k.step for k in kept] == [0, 5, 12, 20]
+    assert kept[0].seconds == 0 and all(a.seconds <= b.seconds for a, b in itertools.pairwise(kept))
+    assert all(k.path.parent == milestone_dir(tmp_path / "a.pt") for k in kept)
+    _assert_same_weights(m1, load_model(kept[-1].path))
+    m2, o2 = _setup()
+    _run(m2, o2, tmp_path / "b.pt", 12)
+    _assert_same_weights(m2, load_model(kept[2].path))
+    m0, _ = _setup()
+    _assert_same_weights(m0, load_model(kept[0].path))
+
+
+def test_milestones_across_resumed_segments(tmp_path):
+    m1, o1 = _setup()
+    _run(m1, o1, tmp_path / "a.pt", 20, milestones=(0, 8, 16))
+    m2, o2 = _setup()
+    for stop in (6, 13, 20):   # segments, as chapter 4 trains; counts past `stop` wait for a later segment
+        _run(m2, o2, tmp_path / "b.pt", stop, milestones=(0, 8, 16))
+    a, b = milestones(tmp_path / "a.pt"), milestones(tmp_path / "b.pt")
+    assert [k.step for k in b] == [0, 8, 16]
+    for ka, kb in zip(a, b, strict=True):
+        _assert_same_weights(load_model(ka.path), load_model(kb.path))
+
+
+def test_a_run_from_scratch_drops_an_earlier_runs_milestones(tmp_path):
+    m1, o1 = _setup()
+    _run(m1, o1, tmp_path / "a.pt", 10, milestones=(0, 5, 10))
+    (tmp_path / "a.pt").unlink()                      # the reader deletes the checkpoint to train again
+    m2, o2 = _setup()
+    _run(m2, o2, tmp_path / "a.pt", 6, milestones=(0, 3, 6))
+    assert [k.step for k in milestones(tmp_path / "a.pt")] == [0, 3, 6]
+
+
+def test_milestones_need_a_checkpoint():
+    m, o = _setup()
+    with pytest.raises(ValueError, match="checkpoint"):
+        _run(m, o, None, 4, milestones=(0, 4))
+    assert milestones("/nonexistent/x.pt") == []
