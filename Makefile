@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make book   build the website, executing every notebook in the `book` profile -> _build/html
 #   make test   unit tests + every notebook executed by nbval in the `smoke` profile
-#   make bench  the last book's quality per CPU-second, then training throughput vs the DataLoader+ToTensor pipeline
+#   make bench  the last book's FD against training seconds, then training throughput vs the DataLoader+ToTensor pipeline
 #   make colab-check  every notebook in a Colab-like venv, installed by its own install cell (ci/colab_check.py)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -96,8 +96,8 @@ test: data assets
 	  $(BIN)/python -m pytest tests notebooks \
 	  --nbval-lax --nbval-current-env --durations=15 -p no:cacheprovider
 
-# The quality per CPU-second of the last `make book` (from _build/metrics.json, printed), then the training throughput
-# of the ae, vae, vqvae and gan models (about 1.5 min here); the status page shows it at the next
+# The FD against training seconds of the last `make book` (from _build/metrics.json, printed), then the training
+# throughput of the ae, vae, vqvae and gan models (about 1.5 min here); the status page shows it at the next
 # `make book`. Then the live explorers of the built site, if there is one (tools/live_bench.py).
 bench: data
 	$(BIN)/python -m genviz_utils.bench --out _build/bench/bench.json

@@ -317,13 +317,14 @@ def run(models: tuple[str, ...] = ("ae", "vae", "vqvae", "gan"), batch_size: int
 
 
 def print_headline(metrics: Path) -> None:
-    """The course's headline figure, quality per CPU-second (chapter 6's FD at and area under its curves, gathered by
-    :func:`genviz_utils.report.headline`), as the last ``make book`` measured it: printed, not measured again."""
+    """The course's headline figure, sample quality against training seconds (chapter 6's FD at and area under its
+    curves, gathered by :func:`genviz_utils.report.headline`), as the last ``make book`` measured it: printed, not
+    measured again."""
     head = json.loads(metrics.read_text()).get("headline") if metrics.exists() else None
     if not head:
-        print(f"quality per CPU-second: no curves in {metrics} (run `make book`)", flush=True)
+        print(f"sample quality against training seconds: no curves in {metrics} (run `make book`)", flush=True)
         return
-    print(f"quality per CPU-second, as the last `make book` measured it ({metrics}):", flush=True)
+    print(f"sample quality against training seconds, as the last `make book` measured it ({metrics}):", flush=True)
     for key, per_model in head.items():
         print(f"  {key}: " + ", ".join(f"{name} {v:.4g}" for name, v in per_model.items()), flush=True)
 
@@ -338,7 +339,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--worker", choices=("tutorial", "course"), help=argparse.SUPPRESS)   # see fresh_process
     ap.add_argument("--no-fresh", action="store_true", help="skip the fresh-process measurement")
     ap.add_argument("--metrics", type=Path, default=Path("_build/metrics.json"),
-                    help="metrics.json of the last `make book`, whose quality per CPU-second is printed first")
+                    help="metrics.json of the last `make book`; its sample quality against training seconds is "
+                    "printed first")
     args = ap.parse_args(argv)
     if args.worker:
         print(_worker(args.models, args.worker, args.seconds, args.batch_size or BATCH_SIZES[args.models]))

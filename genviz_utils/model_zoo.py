@@ -37,7 +37,7 @@ from .models.ae import ConvAutoencoder
 from .models.gan import Discriminator, Generator, dcgan_step
 from .models.registry import load_model
 from .models.vae import ConvVAE, neg_elbo
-from .models.vq import VQVAE, TokenPrior, tokenize_all
+from .models.vq import VQVAE, TokenPrior, drop_stale_prior, tokenize_all
 from .models.vqgan import VQGAN, generator_objective, vqgan_step
 from .runtime import apply_batched
 from .training import Milestone, milestone_steps, milestones, minimize_step, train
@@ -61,6 +61,7 @@ class Loaded:
     # training images seen by the stages that train on images (steps x batch size; the priors see token maps
     # besides), None when a checkpoint predates the batch size in checkpoints
     images_seen: int | None = None
+    base_path: Path | None = None     # the VQ-GAN's: the VQ-VAE checkpoint chapter 5 fine-tuned (its marker's)
 
 
 def checkpoint_seconds(path: Path) -> float:
@@ -126,7 +127,7 @@ def _quick_prior(tokens: torch.Tensor, num_codes: int, steps: int, path: Path, d
 
 
 def _train_chapter3_vqvae(x_train: torch.Tensor, steps: int, batch_size: int, path: Path, desc: str,
-                          device: torch.device | str, **config: int) -> VQVAE:
+                          device: torch.device | str, **config: int | float | bool | str) -> VQVAE:
     """Chapter 3's VQ-VAE recipe, checkpointed at ``path``: seed 0, ``VQVAE(**config)`` (EMA codes, dead-code
     restarts), squared error + VQ terms, Adam lr 2e-3, ``steps`` steps of ``batch_size`` images (N, 1, 28, 28)."""
     torch.manual_seed(0)
@@ -168,30 +169,36 @@ def train_chapter3_prior(tokens: torch.Tensor, num_codes: int, steps: int, batch
 
 def continue_vqvae(ckpt_dir: Path, base: Path, x_train: torch.Tensor, extra_images: int, *, prior_maps: int,
                    prior_steps: int, prior_batch: int, prior_lr: float, device: torch.device | str) -> Loaded:
-    """The VQ-VAE of ``base`` (a checkpoint of :func:`_train_chapter3_vqvae`'s recipe, chapter 3's ``vqvae.pt``)
-    trained on with the same recipe, batch size and batches for about ``extra_images`` more images, into
+    """The VQ-VAE of ``base`` (a checkpoint of chapter 3's recipe, :func:`_train_chapter3_vqvae`) trained on with the
+    same recipe, config and batch size for ``extra_images`` more images (rounded to whole steps), into
     ``vqvae_continued.pt``; then :func:`train_chapter3_prior` on the tokens of the first ``prior_maps`` training
-    images, into ``vqvae_continued_prior.pt``. Both are reused when present; the continuation starts again when
-    ``base`` is newer than it. ``train_seconds`` adds the base's seconds, the continuation's and the prior's."""
+    images, into ``vqvae_continued_prior.pt``. Both are reused when they fit; the continuation starts again from
+    ``base`` when ``base`` was written after it or it holds another number of steps, and the prior is trained afresh
+    whenever the continuation is newer (:func:`~genviz_utils.models.vq.drop_stale_prior`). The batches continue
+    ``base``'s run exactly when ``x_train`` holds the images ``base`` was trained on. ``train_seconds`` adds the
+    base's seconds (in the history the continuation resumed), the continuation's and the prior's; ``source`` says
+    how many steps were added."""
     saved = load_checkpoint(base)
-    batch, done = int(saved.get("batch_size") or 128), int(saved["step"])
+    if saved.get("batch_size") is None:
+        raise CheckpointError(f"{base} predates batch sizes in checkpoints: delete it and rerun its chapter.")
+    batch, done = int(saved["batch_size"]), int(saved["step"])
+    target = done + max(1, round(extra_images / batch))
     path, prior_path = ckpt_dir / "vqvae_continued.pt", ckpt_dir / "vqvae_continued_prior.pt"
-    if path.exists() and path.stat().st_mtime < base.stat().st_mtime:   # a retrained base: start again
+    if path.exists() and (path.stat().st_mtime_ns < base.stat().st_mtime_ns   # a retrained base
+                          or int(load_checkpoint(path)["step"]) != target):   # another budget
         path.unlink()
-        prior_path.unlink(missing_ok=True)
     if not path.exists():
         save_checkpoint(path, saved)           # resume from the base: same weights, optimizer, RNG, history
-    extra_steps = max(1, round(extra_images / batch))
     cfg = load_model(base, device=device).config
-    model = _train_chapter3_vqvae(x_train, done + extra_steps, batch, path, "VQ-VAE, continued", device,
-                                  num_codes=cfg["num_codes"], code_dim=cfg["code_dim"], width=cfg["width"])
+    model = _train_chapter3_vqvae(x_train, target, batch, path, "VQ-VAE, continued", device, **cfg)
+    drop_stale_prior(prior_path, path)
     tokens = tokenize_all(model.eval(), x_train[:prior_maps])
     prior = train_chapter3_prior(tokens, cfg["num_codes"], prior_steps, prior_batch, prior_lr, prior_path,
                                  "prior (VQ-VAE, continued)")
-    seconds = checkpoint_seconds(path)         # the base's seconds are in the history it resumed
+    seconds = checkpoint_seconds(path)
     return Loaded(load_model(path, device=device), seconds + checkpoint_seconds(prior_path),
-                  f"{base.name} + {extra_steps} steps", prior=prior,
-                  milestones=_milestones_after(prior_path, seconds), images_seen=checkpoint_images(path))
+                  f"{base.name} + {int(load_checkpoint(path)['step']) - done} steps", prior=prior,
+                  milestones=_milestones_after(prior_path, seconds), images_seen=checkpoint_images(path), path=path)
 
 
 def _chapter_or_quick(chapter: int, ckpt_dir: Path, name: str, cls: type[nn.Module], args: tuple,
@@ -287,7 +294,7 @@ def load_vqgan(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, steps: int, 
         images = (checkpoint_images(base_file, path) if base_file is not None and base_file.exists() else None)
         return Loaded(model, base + checkpoint_seconds(path) + checkpoint_seconds(prior_path), "chapter 5",
                       prior=prior, milestones=_milestones_after(prior_path, base + checkpoint_seconds(path)),
-                      images_seen=images, path=path)
+                      images_seen=images, path=path, base_path=base_file)
     path, prior_path = _stand_in(ckpt_dir, "vqgan"), _stand_in(ckpt_dir, "vqgan_prior")
     net = perceptual_network(device) if perceptual_net is None else perceptual_net
     torch.manual_seed(0)

@@ -55,7 +55,7 @@ def collect(results: Path) -> dict[str, Any]:
 
 def headline(metrics: dict[str, Any]) -> dict[str, Any]:
     """``{"fid_at_<T>s": {model: FD}, "fid_auc_<T>s": {model: FD x s}}`` from the models that recorded a curve:
-    the course's headline figure of quality per CPU-second (empty when no model did)."""
+    the course's headline figure of sample quality against training seconds (empty when no model did)."""
     out: dict[str, dict[str, float]] = {}
     for name, values in metrics["models"].items():
         for key, v in values.items():
@@ -65,15 +65,19 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def curves_markdown(metrics: dict[str, Any], figure: str | None = None) -> list[str]:
-    """The status page's section on quality per CPU-second: the figure (``figure``: its path as the page sees it)
-    and one row per model with a curve: the headline numbers and every point [seconds: FD]."""
+    """The status page's section on sample quality against training seconds: the figure (``figure``: its path as
+    the page sees it) and one row per model with a curve: the headline numbers and every point [seconds: FD]."""
     rows = {name: v for name, v in metrics["models"].items() if "fid_curve" in v}
     if not rows:
         return []
     keys = sorted(headline(metrics))
-    lines = ["### Quality per CPU-second", "",
+    lines = ["### Sample quality against training seconds", "",
              "Chapter 6 scores each model's weights kept along its training (`milestones`) by the Fréchet distance "
-             "of its samples, against the seconds of training (all stages) that the chapter's run had spent.", ""]
+             "of its samples, against the wall-clock seconds of training that the chapters' runs had spent (the "
+             "VQ models: both stages; the VQ-GAN's perceptual network not counted). `fid_at_<T>s`: the FD of the "
+             "last milestone reached by T seconds; `fid_auc_<T>s`: the area under that step function from 0 to T "
+             "in FD x seconds (lower is better; before a model can sample it is charged the FD of uniform noise).",
+             ""]
     if figure:
         lines += [f"![Fréchet distance against seconds of training]({figure})", ""]
     lines += ["| model | " + " | ".join(f"`{k}`" for k in keys) + " | curve: seconds → FD |",
@@ -95,10 +99,10 @@ def plot_curves(metrics: dict[str, Any], path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(8, 3.8))
     for name, v in rows.items():
         t, fd = zip(*v["fid_curve"], strict=True)
-        ci = v.get("fid_curve_ci")
-        err = None if ci is None else [[f - lo for f, (lo, _) in zip(fd, ci, strict=True)],
-                                       [hi - f for f, (_, hi) in zip(fd, ci, strict=True)]]
-        ax.errorbar(t, fd, yerr=err, marker="o", ms=4, capsize=2, label=name)
+        line, = ax.plot(t, fd, marker="o", ms=4, label=name)
+        if v.get("fid_curve_ci"):   # the intervals as segments: an FD may lie outside its own bootstrap interval
+            lows, highs = zip(*v["fid_curve_ci"], strict=True)
+            ax.vlines(t, lows, highs, color=line.get_color(), lw=1)
     ax.set(yscale="log", xlabel="seconds of training (all stages)", ylabel="Fréchet distance")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
@@ -138,7 +142,8 @@ def scoreboard(metrics: dict[str, Any]) -> list[str]:
 
 # Chapter 6's comparison table: (heading, key in a model's row, format). Two bits/dim columns, which do not compare:
 # a bound on the likelihood of the (binarised) image (the VAE's) and a token prior's bits spread over the pixels,
-# which leave out what the decoder adds. The cost columns count every stage (the priors' token maps aside).
+# which leave out what the decoder adds. The cost columns count every stage that trains the model (the priors' token
+# maps are not images seen; the VQ-GAN's perceptual network, trained apart, is not counted).
 COMPARISON = (("{feature_name} ↓", "fid", ".2f"), ("precision ↑", "precision", ".3f"), ("recall ↑", "recall", ".3f"),
               ("MSE ↓", "recon_mse", ".4f"), ("PSNR of the MSE, dB ↑", "recon_psnr", ".1f"),
               ("pixel NLL bound, bits/dim ↓", "nll_bits_per_dim", ".3f"),
@@ -217,8 +222,8 @@ def comparison_table(board: dict[str, dict[str, Any]], labels: dict[str, str], s
 
 
 def to_markdown(metrics: dict[str, Any], curve_figure: str | None = None) -> str:
-    """A scoreboard (models as rows), the quality per CPU-second (with the figure at ``curve_figure``, if given),
-    then one table per model: metric name and value."""
+    """A scoreboard (models as rows), the sample quality against training seconds (with the figure at
+    ``curve_figure``, if given), then one table per model: metric name and value."""
     if not metrics["models"]:
         return "No chapter has recorded results yet: run `make book`.\n"
     lines = [f"Profile: **{metrics['profile']}**; device: **{metrics['device']}**.", "",

@@ -270,7 +270,7 @@ def train(
         save_checkpoint(milestone_dir(ckpt) / f"step{step:06d}.pt",
                         {"state": modules, "configs": configs, "step": step, "seconds": seconds})
 
-    if keep and saved is None:   # a run from scratch: an earlier run's milestones are not this run's
+    if ckpt is not None and saved is None:   # a run from scratch: an earlier run's milestones are not this run's
         for old in milestone_dir(ckpt).glob("step*.pt"):
             old.unlink()
     if 0 in keep and start == 0:
