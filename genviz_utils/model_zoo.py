@@ -40,7 +40,7 @@ from .models.vae import ConvVAE, neg_elbo
 from .models.vq import VQVAE, TokenPrior, drop_stale_prior, tokenize_all
 from .models.vqgan import VQGAN, generator_objective, vqgan_step
 from .runtime import apply_batched
-from .training import Milestone, milestone_steps, milestones, minimize_step, train
+from .training import History, Milestone, milestone_steps, milestones, minimize_step, train
 
 STAND_IN = "quick_v3"    # stand-in files are <name>_quick_v3.pt
 
@@ -145,10 +145,11 @@ def _train_chapter3_vqvae(x_train: torch.Tensor, steps: int, batch_size: int, pa
 
 
 def train_chapter3_prior(tokens: torch.Tensor, num_codes: int, steps: int, batch_size: int, lr: float, path: Path,
-                         desc: str) -> TokenPrior:
+                         desc: str) -> tuple[TokenPrior, History]:
     """Chapter 3's prior recipe on ``tokens`` (N, 7, 7), checkpointed at ``path`` with its milestones: seed 0,
     ``TokenPrior(num_codes)`` (2 layers, width 64, 4 heads), AdamW (weight decay 0.01) with a one-cycle schedule
-    peaking at ``lr`` (10 % warm-up), ``steps`` steps of ``batch_size`` maps, in float32."""
+    peaking at ``lr`` (10 % warm-up), ``steps`` steps of ``batch_size`` maps, in float32. Chapter 5 trains both its
+    priors with it, chapter 6 the continued VQ-VAE's. Returns the prior (eval mode) and its loss history."""
     torch.manual_seed(0)
     prior = TokenPrior(num_codes, grid=(7, 7), n_layer=2, n_embd=64, n_head=4).to(tokens.device)
     opt = torch.optim.AdamW(prior.parameters(), lr=lr, weight_decay=0.01)
@@ -162,9 +163,10 @@ def train_chapter3_prior(tokens: torch.Tensor, num_codes: int, steps: int, batch
         sched.step()
         return {"bits_per_token": nll / math.log(2)}
 
-    train(step, tokens, steps=steps, batch_size=batch_size, state={"model": prior, "opt": opt, "sched": sched},
-          checkpoint=path, desc=desc, precision="fp32", milestones=milestone_steps(steps))
-    return prior.eval()
+    history = train(step, tokens, steps=steps, batch_size=batch_size,
+                    state={"model": prior, "opt": opt, "sched": sched}, checkpoint=path, desc=desc,
+                    precision="fp32", milestones=milestone_steps(steps))   # fp32: see make bench
+    return prior.eval(), history
 
 
 def continue_vqvae(ckpt_dir: Path, base: Path, x_train: torch.Tensor, extra_images: int, *, prior_maps: int,
@@ -193,8 +195,8 @@ def continue_vqvae(ckpt_dir: Path, base: Path, x_train: torch.Tensor, extra_imag
     model = _train_chapter3_vqvae(x_train, target, batch, path, "VQ-VAE, continued", device, **cfg)
     drop_stale_prior(prior_path, path)
     tokens = tokenize_all(model.eval(), x_train[:prior_maps])
-    prior = train_chapter3_prior(tokens, cfg["num_codes"], prior_steps, prior_batch, prior_lr, prior_path,
-                                 "prior (VQ-VAE, continued)")
+    prior, _ = train_chapter3_prior(tokens, cfg["num_codes"], prior_steps, prior_batch, prior_lr, prior_path,
+                                    "prior (VQ-VAE, continued)")
     seconds = checkpoint_seconds(path)
     return Loaded(load_model(path, device=device), seconds + checkpoint_seconds(prior_path),
                   f"{base.name} + {int(load_checkpoint(path)['step']) - done} steps", prior=prior,
