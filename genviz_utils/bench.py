@@ -43,7 +43,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .data import batch_indices, ensure_dataset, load_images
 from .models.ae import ConvAutoencoder
-from .models.gan import Discriminator, Generator, dcgan_step
+from .models.gan import Discriminator, Generator, dcgan_optimizers, dcgan_step
 from .models.vae import ConvVAE, neg_elbo
 from .models.vq import VQVAE, TokenPrior
 from .runtime import data_dir, keep_freed_memory, pick_device
@@ -122,8 +122,7 @@ def make_step(name: str, device: torch.device, fast: bool = False, precision: st
         G, D = Generator(64).to(device), Discriminator().to(device)
         if fast:
             fast_layout(G, D)
-        opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
-        opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+        opt_g, opt_d = dcgan_optimizers(G, D)
 
         def gan_step(x: torch.Tensor) -> None:
             with autocast(device, precision):

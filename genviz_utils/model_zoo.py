@@ -34,7 +34,7 @@ from torch import nn
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .features import PERCEPTUAL_SEED, perceptual_network, perceptual_steps  # noqa: F401  (re-exported)
 from .models.ae import ConvAutoencoder
-from .models.gan import Discriminator, Generator, dcgan_step
+from .models.gan import DCGAN_BETAS, DCGAN_LR_D, DCGAN_LR_G, Discriminator, Generator, dcgan_optimizers, dcgan_step
 from .models.registry import load_model
 from .models.vae import ConvVAE, neg_elbo
 from .models.vq import VQVAE, TokenPrior, drop_stale_prior, tokenize_all
@@ -256,7 +256,7 @@ def load_vqvae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, prior_steps: i
 
 def load_gan(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.device | str) -> Loaded:
     """Chapter 4's DCGAN generator (``gan.pt``, state ``"G"``), trained on images scaled to [-1, 1]. The stand-in
-    uses chapter 4's recipe (G and D of width 32, BatchNorm in D, Adam 2e-4 with betas (0.5, 0.999), batch 64)."""
+    uses chapter 4's recipe (G and D of width 32, BatchNorm in D, :func:`dcgan_optimizers`, batch 64)."""
     path = ckpt_dir / "gan.pt"
     if _chapter_ran(4, path):
         return Loaded(_from_chapter(4, path, Generator, device, name="G"), checkpoint_seconds(path), "chapter 4",
@@ -264,10 +264,11 @@ def load_gan(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.de
     # chapter 4's discriminator (BatchNorm after its second convolution, ``norm=True``); without it the stand-in
     # collapsed (recall 0 at every temperature after 600 steps in the book profile)
     path = _stand_in(ckpt_dir, "gan")
+    drop_stale(ckpt_dir, f"gan_{STAND_IN}_recipe.txt", f"Adam: G {DCGAN_LR_G}, D {DCGAN_LR_D}, betas {DCGAN_BETAS}",
+               (path.stem,))   # a stand-in of an earlier recipe is another model
     torch.manual_seed(0)
     G, D = Generator(64, width=32).to(device), Discriminator(width=32, norm=True).to(device)
-    opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_g, opt_d = dcgan_optimizers(G, D)
     state = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}
     train(lambda batch: dcgan_step(G, D, opt_g, opt_d, batch[0]), x_train, steps=steps, batch_size=64,
           state=state, checkpoint=path, desc="GAN (stand-in)", milestones=milestone_steps(steps))

@@ -141,3 +141,24 @@ def test_second_half_statistics():
     assert mean_se(records, 1) == f"{mean:.3f}±{se:.3f}"
     with pytest.raises(ValueError, match="at least 2 records"):
         second_half(records[:2], 1)
+
+
+def test_chapter_4_trains_with_the_package_dcgan_settings_that_stand_ins_and_bench_use():
+    """Chapter 4 writes its Adam settings out for the reader; the stand-in of chapter 6 and `make bench` take them
+    from `dcgan_optimizers`. The two must be the same recipe."""
+    import json
+    import re
+    from pathlib import Path
+
+    from genviz_utils.models.gan import DCGAN_BETAS, DCGAN_LR_D, DCGAN_LR_G, dcgan_optimizers
+
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "04_gan.ipynb"
+    source = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+    found = re.search(r"^LR_G, LR_D = ([0-9.e-]+), ([0-9.e-]+)", source, re.M)
+    assert found, "chapter 4 no longer sets LR_G, LR_D in one line; update this test"
+    assert (float(found[1]), float(found[2])) == (DCGAN_LR_G, DCGAN_LR_D), \
+        "chapter 4's learning rates differ from genviz_utils.models.gan.DCGAN_LR_G / DCGAN_LR_D"
+    assert source.count(f"betas=({DCGAN_BETAS[0]}, {DCGAN_BETAS[1]})") >= 2, "chapter 4's Adam betas differ"
+    opt_g, opt_d = dcgan_optimizers(torch.nn.Linear(1, 1), torch.nn.Linear(1, 1))
+    assert (opt_g.defaults["lr"], opt_d.defaults["lr"], opt_g.defaults["betas"]) == (DCGAN_LR_G, DCGAN_LR_D,
+                                                                                      DCGAN_BETAS)

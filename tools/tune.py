@@ -1,0 +1,197 @@
+"""Measure a chapter model's recipe by chapter 6's protocol: train a variant, score 2,000 samples.
+
+Usage: ``python tools/tune.py gan base ema hinge ...`` (names from ``GAN_VARIANTS``/``VAE_VARIANTS``), one JSON
+line per variant on stdout: training seconds, FD-FMNIST-CNN with a bootstrap 95 % interval, precision, recall
+(and for the VAE the -IWAE bound of chapter 2's table, on its first 500 test images binarised as there). The rows
+behind each chapter's "What we tuned, and why" note are kept in ``tools/tuning/<family>.jsonl``. Chapter 6 scores the
+models the chapters actually train; this script only compares recipes, one training seed each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from genviz_utils.data import load_images
+from genviz_utils.features import PR_LAYER, embed, feature_extractor
+from genviz_utils.metrics import bootstrap_interval, fd_from_features, precision_recall
+from genviz_utils.models.gan import Discriminator, Generator, d_hinge_loss, d_loss, g_hinge_loss, g_loss_nonsaturating
+from genviz_utils.models.vae import ConvVAE, iwae_bound, neg_elbo
+from genviz_utils.runtime import eval_mode, seed_everything
+from genviz_utils.training import train
+
+N_EVAL = 2_000
+
+
+def score(samples: torch.Tensor, phi, real: torch.Tensor) -> dict:
+    f_real, f_fake = embed(phi, real), embed(phi, samples)
+    low, high = bootstrap_interval(fd_from_features, f_real, f_fake, 100, generator=torch.Generator().manual_seed(0))
+    p, r = precision_recall(embed(phi, real, PR_LAYER), embed(phi, samples, PR_LAYER))
+    return {"fid": round(fd_from_features(f_real, f_fake), 2), "ci": [round(low, 2), round(high, 2)],
+            "precision": round(p, 3), "recall": round(r, 3)}
+
+
+# ----- GAN --------------------------------------------------------------------------------------------------------
+
+GAN_BASE = dict(steps=4_000, batch=64, width=32, lr_g=2e-4, lr_d=2e-4, loss="ns", spectral=False, ema=0.0,
+                norm=True)
+GAN_VARIANTS = {
+    "base": {},
+    "ema": dict(ema=0.999),
+    "ema_hinge": dict(ema=0.999, loss="hinge"),
+    "ema99": dict(ema=0.99),
+    "ema99_lr": dict(ema=0.99, lr_g=5e-4, lr_d=5e-4),
+    "lr1e3": dict(ema=0.99, lr_g=1e-3, lr_d=1e-3),
+    "lr5_b128": dict(ema=0.99, lr_g=5e-4, lr_d=5e-4, batch=128, steps=2_500),
+    "lr5_g1e3": dict(ema=0.99, lr_g=1e-3, lr_d=5e-4),
+    "ema_ttur": dict(ema=0.999, lr_d=4e-4, lr_g=1e-4),
+    "ema_w48": dict(ema=0.999, width=48),
+    "ema_b128": dict(ema=0.999, batch=128, steps=2_000),
+    "ema_sn": dict(ema=0.999, spectral=True, norm=False, loss="hinge", lr_d=4e-4, lr_g=1e-4),
+    "ema_lr": dict(ema=0.999, lr_g=4e-4, lr_d=4e-4),
+}
+
+
+def run_gan(x_train: torch.Tensor, cfg: dict) -> tuple[torch.Tensor, float]:
+    seed_everything(0)
+    G = Generator(64, width=cfg["width"])
+    D = Discriminator(width=cfg["width"], norm=cfg["norm"], spectral=cfg["spectral"])
+    opt_g = torch.optim.Adam(G.parameters(), cfg["lr_g"], betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), cfg["lr_d"], betas=(0.5, 0.999))
+    ema = AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(cfg["ema"]), use_buffers=True) if cfg["ema"] else None
+    dl, gl = (d_hinge_loss, g_hinge_loss) if cfg["loss"] == "hinge" else (d_loss, g_loss_nonsaturating)
+
+    def step(batch):
+        (x,) = batch
+        fake = G(torch.randn(x.shape[0], 64))
+        loss_d = dl(D(x), D(fake.detach()))
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        loss_g = gl(D(fake))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        if ema is not None:
+            ema.update_parameters(G)
+        return {"loss_d": loss_d, "loss_g": loss_g}
+
+    h = train(step, x_train * 2 - 1, steps=cfg["steps"], batch_size=cfg["batch"],
+              state={"G": G, "D": D}, desc="GAN", progress=False)
+    nets = {"G": G} | ({"ema": ema.module, "ema_recal": recalibrated(ema.module)} if ema is not None else {})
+    out = {}
+    for key, net in nets.items():
+        seed_everything(1)
+        with torch.no_grad(), eval_mode(net):
+            out[key] = ((net(torch.randn(N_EVAL, 64)) + 1) / 2).float()
+    seed_everything(1)
+    with torch.no_grad():   # batch statistics of 64 samples, as in training
+        out["G_trainmode"] = torch.cat([(G.train()(torch.randn(64, 64)) + 1) / 2
+                                        for _ in range(N_EVAL // 64 + 1)])[:N_EVAL].float()
+    return out, h.seconds
+
+
+def recalibrated(G: Generator, batches: int = 50) -> Generator:
+    """A copy of G whose BatchNorm running statistics are re-measured on its own batches of 64 noise vectors."""
+    G = copy.deepcopy(G)
+    for m in G.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None                      # a plain average over the batches
+    G.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            G(torch.randn(64, G.z_dim))
+    return G.eval()
+
+
+# ----- VAE --------------------------------------------------------------------------------------------------------
+
+VAE_BASE = dict(steps=1_800, batch=128, latent=16, width=32, lr=2e-3, sched="const", warmup=0)
+VAE_VARIANTS = {
+    "base": {},
+    "cos": dict(sched="cos"),
+    "cos_l32": dict(sched="cos", latent=32),
+    "cos_w48": dict(sched="cos", width=48),
+    "cos_warm": dict(sched="cos", warmup=500),
+    "cos_b64": dict(sched="cos", batch=64, steps=3_000),
+    "lr4e3": dict(lr=4e-3),
+    "lr6e3": dict(lr=6e-3),
+    "lr4e3_l32": dict(lr=4e-3, latent=32),
+    "lr4e3_cos": dict(lr=4e-3, sched="cos"),
+    "b64": dict(batch=64, steps=3_600),
+    "s3600": dict(steps=3_600),
+    "l32_s3600": dict(steps=3_600, latent=32),
+}
+
+
+def run_vae(x_train: torch.Tensor, cfg: dict) -> tuple[ConvVAE, torch.Tensor, float]:
+    seed_everything(0)
+    model = ConvVAE(cfg["latent"], cfg["width"])
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg["steps"]) if cfg["sched"] == "cos"
+             else torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0))
+    count = {"step": 0}
+
+    def step(batch):
+        (x,) = batch
+        beta = min(1.0, count["step"] / cfg["warmup"]) if cfg["warmup"] else 1.0
+        loss, rec, kl = neg_elbo(model, x, beta=beta)
+        loss = loss.mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        count["step"] += 1
+        return {"loss": loss}
+
+    h = train(step, x_train, steps=cfg["steps"], batch_size=cfg["batch"], state={"model": model},
+              desc="VAE", progress=False)
+    model.eval()
+    seed_everything(1)
+    with torch.no_grad():
+        samples = model.decode(torch.randn(N_EVAL, cfg["latent"]))
+    return model, samples.float(), h.seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("family", choices=("gan", "vae"))
+    parser.add_argument("variants", nargs="+")
+    parser.add_argument("--set", nargs="*", default=[], help="key=value overrides of every variant")
+    args = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    phi = feature_extractor("cpu")
+    real = load_images("fashion-mnist", "test").images[:N_EVAL]
+    train_set = load_images("fashion-mnist", "train")
+    base, table = (GAN_BASE, GAN_VARIANTS) if args.family == "gan" else (VAE_BASE, VAE_VARIANTS)
+    extra = {k: type(base[k])(v) for k, v in (kv.split("=") for kv in args.set)}
+    for name in args.variants:
+        cfg = copy.deepcopy(base) | table[name] | extra
+        t0 = time.perf_counter()
+        row = {"family": args.family, "variant": name, "cfg": cfg}
+        if args.family == "gan":
+            sets, seconds = run_gan(train_set.images, cfg)
+            for key, samples in sets.items():
+                print(json.dumps(row | {"sampler": key, "train_seconds": round(seconds, 1)}
+                                 | score(samples, phi, real)), flush=True)
+            continue
+        else:
+            x_bin = torch.bernoulli(train_set.images, generator=torch.Generator().manual_seed(0))
+            model, samples, seconds = run_vae(x_bin, cfg)
+            test_bin = torch.bernoulli(load_images("fashion-mnist", "test").images,
+                                       generator=torch.Generator().manual_seed(1))[:500]   # chapter 2's
+            seed_everything(2)
+            row["neg_iwae512"] = round(-float(iwae_bound(model, test_bin, 512).mean()), 2)
+        row |= {"train_seconds": round(seconds, 1)} | score(samples, phi, real)
+        row["total_seconds"] = round(time.perf_counter() - t0, 1)
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
