@@ -1,5 +1,6 @@
-"""The thread count changes how a small network's work is split, not its arithmetic: chapter 4's toy GANs train on
-every thread (the default), and their numbers are those of one thread (book/engineering.md, tools/toy_threads.py)."""
+"""The thread count changes how a small network's work is split, and its arithmetic by rounding at most: chapter 4's
+toy GANs train on every thread (the default), and their numbers are those of one thread up to rounding
+(book/engineering.md, tools/toy_threads.py)."""
 
 from __future__ import annotations
 
@@ -28,4 +29,5 @@ def test_one_and_two_threads_give_the_same_numbers():
         two = _tiny_training(0)
     finally:
         torch.set_num_threads(before)
-    assert torch.equal(one, two)
+    # bit-identical on the AMD Zen 5 machine where this was measured; 5e-7 apart on an Intel Xeon (rounding order)
+    assert torch.allclose(one, two, rtol=0, atol=1e-5), f"max difference {(one - two).abs().max():.3g}"

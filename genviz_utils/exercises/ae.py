@@ -94,9 +94,11 @@ def check_principal_angles(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
             raise ExerciseFailed(message)
     if _same(ranked, ref, atol=1e-3) and not _same(out, ref, atol=1e-3):
         raise ExerciseFailed("the values are right but not sorted ascending; add .sort().values.")
-    # Two bases of the same subspace: all angles must be 0 whatever the bases.
-    same = call(fn, A, A @ torch.randn(k, k, generator=rng, dtype=torch.float64), name="principal_angles")
-    same = expect_tensor(same, (k,), "principal_angles")
+    # Two bases of the same subspace: all angles must be 0 whatever the bases. Twenty of them, since whether rounding
+    # pushes a cosine above 1 depends on the pair and on the machine's arithmetic (about half the pairs do).
+    same = torch.stack([expect_tensor(call(fn, A, A @ torch.randn(k, k, generator=rng, dtype=torch.float64),
+                                           name="principal_angles"), (k,), "principal_angles")
+                        for _ in range(20)])
     if not torch.isfinite(same).all():
         raise ExerciseFailed(
             "for two bases of the same subspace you returned NaN: rounding makes some cosines slightly larger "
@@ -176,7 +178,8 @@ def check_pca_reconstruct(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Pa
             f"your reconstruction error {err_out:.4g} is below what any rank-{k} reconstruction can reach "
             f"({err_ref:.4g}): keep exactly k directions."
         )
-    expect_close(out, ref, "pca_reconstruct", atol=1e-6)
+    # 1e-4: a float32 solution is off by about 1e-5 on these values (up to about 50); every mistake above by far more
+    expect_close(out, ref, "pca_reconstruct", atol=1e-4)
     return passed("pca_reconstruct", f"k={k}")
 
 
