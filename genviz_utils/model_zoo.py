@@ -36,7 +36,7 @@ from .features import PERCEPTUAL_SEED, perceptual_network, perceptual_steps  # n
 from .models.ae import ConvAutoencoder
 from .models.gan import DCGAN_BETAS, DCGAN_LR_D, DCGAN_LR_G, Discriminator, Generator, dcgan_optimizers, dcgan_step
 from .models.registry import load_model
-from .models.vae import ConvVAE, neg_elbo
+from .models.vae import VAE_LR, ConvVAE, neg_elbo
 from .models.vq import VQVAE, TokenPrior, drop_stale_prior, tokenize_all
 from .models.vqgan import VQGAN, generator_objective, vqgan_step
 from .runtime import apply_batched
@@ -109,9 +109,12 @@ def _stand_in(ckpt_dir: Path, name: str) -> Path:
     return ckpt_dir / f"{name}_{STAND_IN}.pt"
 
 
-def _quick_train(model: nn.Module, model_loss, data: torch.Tensor, steps: int, path: Path, desc: str) -> None:
-    """Adam (lr 2e-3, batch 128) on ``model_loss(x) -> {"loss": ...}`` for ``steps`` steps, checkpointed at ``path``."""
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+def _quick_train(model: nn.Module, model_loss, data: torch.Tensor, steps: int, path: Path, desc: str,
+                 lr: float = 2e-3) -> None:
+    """Adam (``lr``, batch 128) on ``model_loss(x) -> {"loss": ...}`` for ``steps`` steps, checkpointed at ``path``.
+    A stand-in written with another ``lr`` is deleted first (:func:`drop_stale`): it is another model."""
+    drop_stale(path.parent, f"{path.stem}_recipe.txt", f"Adam {lr!r}", (path.stem,))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     train(minimize_step(model_loss, opt), data, steps=steps, batch_size=128, state={"model": model, "opt": opt},
           checkpoint=path, desc=desc, milestones=milestone_steps(steps))
 
@@ -205,9 +208,9 @@ def continue_vqvae(ckpt_dir: Path, base: Path, x_train: torch.Tensor, extra_imag
 
 def _chapter_or_quick(chapter: int, ckpt_dir: Path, name: str, cls: type[nn.Module], args: tuple,
                       model_loss: Callable[[nn.Module], Callable], data: torch.Tensor, steps: int,
-                      device: torch.device | str) -> Loaded:
+                      device: torch.device | str, lr: float = 2e-3) -> Loaded:
     """Chapter ``chapter``'s ``<name>.pt`` if it ran; otherwise ``cls(*args)`` (seed 0) trained by
-    :func:`_quick_train` for ``steps`` steps on ``model_loss(model)`` into its stand-in file."""
+    :func:`_quick_train` (Adam at ``lr``) for ``steps`` steps on ``model_loss(model)`` into its stand-in file."""
     path = ckpt_dir / f"{name}.pt"
     if _chapter_ran(chapter, path):
         return Loaded(_from_chapter(chapter, path, cls, device), checkpoint_seconds(path), f"chapter {chapter}",
@@ -215,7 +218,7 @@ def _chapter_or_quick(chapter: int, ckpt_dir: Path, name: str, cls: type[nn.Modu
     path = _stand_in(ckpt_dir, name)
     torch.manual_seed(0)
     model = cls(*args).to(device)
-    _quick_train(model, model_loss(model), data, steps, path, f"{name.upper()} (stand-in)")
+    _quick_train(model, model_loss(model), data, steps, path, f"{name.upper()} (stand-in)", lr)
     return Loaded(load_model(path, device=device), checkpoint_seconds(path),
                   f"quick stand-in (chapter {chapter} not run)", milestones=milestones(path),
                   images_seen=checkpoint_images(path))
@@ -232,7 +235,7 @@ def load_vae(ckpt_dir: Path, x_train_binary: torch.Tensor, steps: int, device: t
     """Chapter 2's ConvVAE (``vae.pt``, 16-D latent, Bernoulli decoder on binarised images)."""
     def elbo(model: nn.Module) -> Callable:
         return lambda x: {"loss": neg_elbo(model, x)[0].mean()}
-    return _chapter_or_quick(2, ckpt_dir, "vae", ConvVAE, (16,), elbo, x_train_binary, steps, device)
+    return _chapter_or_quick(2, ckpt_dir, "vae", ConvVAE, (16,), elbo, x_train_binary, steps, device, VAE_LR)
 
 
 def load_vqvae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, prior_steps: int,

@@ -101,3 +101,19 @@ def test_grid_log_evidence_checker_needs_the_far_case_to_catch_underflow():
     with pytest.raises(ExerciseFailed, match="underflows"):
         check_grid_log_evidence(naive)
     assert check_grid_log_evidence(lambda x, s, z: torch.logsumexp(log_joint(x, s, z), 0) + torch.log(z[1] - z[0]))
+
+
+def test_chapter_2_trains_with_the_learning_rate_that_the_vae_stand_in_uses():
+    """Chapter 2 writes its Adam learning rate out for the reader; chapter 6's stand-in takes models.vae.VAE_LR."""
+    import json
+    import re
+    from pathlib import Path
+
+    from genviz_utils.models.vae import VAE_LR
+
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "02_vae.ipynb"
+    source = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+    rates = re.findall(r"torch\.optim\.Adam\(model\.parameters\(\), lr=([0-9.e-]+)\)", source)
+    assert [float(r) for r in rates] == [VAE_LR], \
+        f"chapter 2's train_vae uses Adam at {rates}, genviz_utils.models.vae.VAE_LR is {VAE_LR}"
+    assert f'"Adam {rates[0]}"' in source, "chapter 2's drop_stale stamp names another learning rate"
