@@ -158,7 +158,12 @@ def test_chapter_4_trains_with_the_package_dcgan_settings_that_stand_ins_and_ben
     assert found, "chapter 4 no longer sets LR_G, LR_D in one line; update this test"
     assert (float(found[1]), float(found[2])) == (DCGAN_LR_G, DCGAN_LR_D), \
         "chapter 4's learning rates differ from genviz_utils.models.gan.DCGAN_LR_G / DCGAN_LR_D"
-    assert source.count(f"betas=({DCGAN_BETAS[0]}, {DCGAN_BETAS[1]})") >= 2, "chapter 4's Adam betas differ"
+    betas = f"betas=({DCGAN_BETAS[0]}, {DCGAN_BETAS[1]})"
+    for net, rate in (("G", "LR_G"), ("D", "LR_D")):   # each player's optimizer gets its own rate
+        assert f"opt_{net.lower()} = torch.optim.Adam({net}.parameters(), {rate}, {betas})" in source, \
+            f"chapter 4 no longer builds opt_{net.lower()} with {rate} and {betas}"
+    assert f'f"Adam: G {{LR_G}}, D {{LR_D}}, betas ({DCGAN_BETAS[0]}, {DCGAN_BETAS[1]})"' in source, \
+        "chapter 4's drop_stale stamp does not name its Adam settings"
     opt_g, opt_d = dcgan_optimizers(torch.nn.Linear(1, 1), torch.nn.Linear(1, 1))
     assert (opt_g.defaults["lr"], opt_d.defaults["lr"], opt_g.defaults["betas"]) == (DCGAN_LR_G, DCGAN_LR_D,
                                                                                       DCGAN_BETAS)

@@ -20,7 +20,7 @@ def _tiny_training(seed: int) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in net.parameters()])
 
 
-def test_one_and_two_threads_give_the_same_numbers():
+def test_one_and_two_threads_agree_up_to_rounding():
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import platform
 import time
 
 import torch
@@ -159,13 +160,23 @@ def run_vae(x_train: torch.Tensor, cfg: dict) -> tuple[ConvVAE, torch.Tensor, fl
     return model, samples.float(), h.seconds
 
 
+def cpu_name() -> str:
+    """The processor's model name (Linux), so that a row says on what it was measured."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("family", choices=("gan", "vae"))
     parser.add_argument("variants", nargs="+")
     parser.add_argument("--set", nargs="*", default=[], help="key=value overrides of every variant")
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
     phi = feature_extractor("cpu")
     real = load_images("fashion-mnist", "test").images[:N_EVAL]
     train_set = load_images("fashion-mnist", "train")
@@ -174,7 +185,8 @@ def main() -> None:
     for name in args.variants:
         cfg = copy.deepcopy(base) | table[name] | extra
         t0 = time.perf_counter()
-        row = {"family": args.family, "variant": name, "cfg": cfg}
+        row = {"family": args.family, "variant": name, "cfg": cfg, "threads": torch.get_num_threads(),
+               "cpu": cpu_name()}
         if args.family == "gan":
             sets, seconds = run_gan(train_set.images, cfg)
             for key, samples in sets.items():
