@@ -132,16 +132,18 @@ def dcgan_optimizers(G: nn.Module, D: nn.Module) -> tuple[torch.optim.Adam, torc
 
 
 def dcgan_step(G: Generator, D: Discriminator, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-               x: torch.Tensor) -> dict[str, torch.Tensor]:
+               x: torch.Tensor, losses: tuple = (d_loss, g_loss_nonsaturating)) -> dict[str, torch.Tensor]:
     """One DCGAN update on real images x (B, 1, 28, 28) in [0, 1]: a discriminator step on real and fake, then a
-    generator step with the non-saturating loss. Returns both losses (0-d tensors)."""
+    generator step, with ``losses`` = (D's loss, G's loss), by default the non-saturating pair (``(d_hinge_loss,
+    g_hinge_loss)`` for the hinge game). Returns both losses (0-d tensors)."""
+    loss_d_fn, loss_g_fn = losses
     x = x * 2 - 1
     fake = G(torch.randn(x.shape[0], G.z_dim, device=x.device))
-    loss_d = d_loss(D(x), D(fake.detach()))
+    loss_d = loss_d_fn(D(x), D(fake.detach()))
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
-    loss_g = g_loss_nonsaturating(D(fake))
+    loss_g = loss_g_fn(D(fake))
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
