@@ -100,12 +100,16 @@ def embed(net: FMNISTClassifier, images: torch.Tensor, layer: str = "fc", batch_
 
 
 @torch.no_grad()
-def accuracy(net: FMNISTClassifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
-    """Fraction of ``images`` (N, 1, 28, 28) whose predicted class equals ``labels`` (N,)."""
+def predict(net: FMNISTClassifier, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """The class the classifier head puts each of ``images`` (N, 1, 28, 28) in: (N,) labels on the CPU."""
     dev = next(net.parameters()).device
     with eval_mode(net):
-        predicted = apply_batched(lambda x: net.logits(x.to(dev)).argmax(1).cpu(), images, batch_size)
-    return int((predicted == labels.cpu()).sum()) / len(images)
+        return apply_batched(lambda x: net.logits(x.to(dev)).argmax(1).cpu(), images, batch_size)
+
+
+def accuracy(net: FMNISTClassifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
+    """Fraction of ``images`` (N, 1, 28, 28) whose predicted class equals ``labels`` (N,)."""
+    return int((predict(net, images, batch_size) == labels.cpu()).sum()) / len(images)
 
 
 def train_classifier(device: torch.device | str = "cpu", *, steps: int = 1_500, batch_size: int = 128,

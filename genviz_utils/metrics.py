@@ -28,7 +28,7 @@ from .models.vq import codebook_usage, perplexity
 from .runtime import apply_batched
 
 __all__ = ["FEATURE_NAME", "frechet_distance", "gaussian_stats", "fd_from_features", "fd", "kid", "bootstrap_interval",
-           "half_sample_interval",
+           "percentile_interval", "half_sample_interval",
            "knn_radii", "precision_recall", "mse", "psnr", "codebook_usage", "perplexity", "iwae_bound",
            "nats_to_bits_per_dim"]
 
@@ -174,9 +174,14 @@ def bootstrap_interval(stat: Callable[[torch.Tensor, torch.Tensor], float], real
         i = torch.randint(len(real), (len(real),), generator=generator).to(real.device)
         j = torch.randint(len(fake), (len(fake),), generator=generator).to(fake.device)
         values.append(float(stat(real[i], fake[j])))
-    # linear interpolation between order statistics, as numpy.percentile's default
+    return percentile_interval(torch.tensor(values, dtype=torch.float64), level)
+
+
+def percentile_interval(values: torch.Tensor, level: float = 0.95) -> tuple[float, float]:
+    """The (1 - level) / 2 and (1 + level) / 2 quantiles of bootstrap ``values`` (R,): a percentile interval
+    (low, high), by linear interpolation between order statistics (numpy.percentile's default)."""
     q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
-    low, high = torch.quantile(torch.tensor(values, dtype=torch.float64), q)
+    low, high = torch.quantile(values.double(), q)
     return float(low), float(high)
 
 
@@ -211,8 +216,7 @@ def half_sample_interval(stat: Callable[[torch.Tensor, torch.Tensor], float], re
         halves.append(float(stat(real[i], fake[j])))
     deviations = torch.tensor(halves, dtype=torch.float64)
     deviations = deviations - deviations.mean()
-    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
-    low, high = (value + float(d) for d in torch.quantile(deviations, q))
+    low, high = (value + d for d in percentile_interval(deviations, level))
     if bounds is not None:   # both ends into the range (a value at a bound can get an end just outside it)
         low, high = (min(max(end, bounds[0]), bounds[1]) for end in (low, high))
     return low, high

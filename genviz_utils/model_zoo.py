@@ -37,7 +37,7 @@ from .models.ae import ConvAutoencoder
 from .models.gan import DCGAN_BETAS, DCGAN_LR_D, DCGAN_LR_G, Discriminator, Generator, dcgan_optimizers, dcgan_step
 from .models.registry import load_model
 from .models.vae import VAE_LR, ConvVAE, neg_elbo
-from .models.vq import VQVAE, TokenPrior, drop_stale_prior, tokenize_all
+from .models.vq import VQVAE, VQVAE_LR, TokenPrior, drop_stale_prior, tokenize_all
 from .models.vqgan import VQGAN, generator_objective, vqgan_step
 from .runtime import apply_batched
 from .training import History, Milestone, milestone_steps, milestones, minimize_step, train
@@ -130,12 +130,14 @@ def _quick_prior(tokens: torch.Tensor, num_codes: int, steps: int, path: Path, d
 
 
 def _train_chapter3_vqvae(x_train: torch.Tensor, steps: int, batch_size: int, path: Path, desc: str,
-                          device: torch.device | str, **config: int | float | bool | str) -> VQVAE:
+                          device: torch.device | str, *, lr: float = VQVAE_LR, progress: bool = True,
+                          **config: int | float | bool | str) -> VQVAE:
     """Chapter 3's VQ-VAE recipe, checkpointed at ``path``: seed 0, ``VQVAE(**config)`` (EMA codes, dead-code
-    restarts), squared error + VQ terms, Adam lr 2e-3, ``steps`` steps of ``batch_size`` images (N, 1, 28, 28)."""
+    restarts), squared error + VQ terms, Adam at ``lr`` (chapter 3's ``MAIN_LR``), ``steps`` steps of ``batch_size``
+    images (N, 1, 28, 28)."""
     torch.manual_seed(0)
     model = VQVAE(**config).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
 
     def vq_loss(x):
         x_hat, _, stats = model(x)
@@ -143,18 +145,20 @@ def _train_chapter3_vqvae(x_train: torch.Tensor, steps: int, batch_size: int, pa
         return {"loss": recon + stats["loss"], "recon": recon.detach(), "usage": stats["usage"]}
 
     train(minimize_step(vq_loss, opt), x_train, steps=steps, batch_size=batch_size, state={"model": model, "opt": opt},
-          checkpoint=path, desc=desc)
+          checkpoint=path, desc=desc, progress=progress)
     return model
 
 
 def train_chapter3_prior(tokens: torch.Tensor, num_codes: int, steps: int, batch_size: int, lr: float, path: Path,
-                         desc: str) -> tuple[TokenPrior, History]:
+                         desc: str, *, n_layer: int = 2, n_embd: int = 64,
+                         progress: bool = True) -> tuple[TokenPrior, History]:
     """Chapter 3's prior recipe on ``tokens`` (N, 7, 7), checkpointed at ``path`` with its milestones: seed 0,
     ``TokenPrior(num_codes)`` (2 layers, width 64, 4 heads), AdamW (weight decay 0.01) with a one-cycle schedule
     peaking at ``lr`` (10 % warm-up), ``steps`` steps of ``batch_size`` maps, in float32. Chapter 5 trains both its
-    priors with it, chapter 6 the continued VQ-VAE's. Returns the prior (eval mode) and its loss history."""
+    priors with it, chapter 6 the continued VQ-VAE's; ``tools/tune.py`` varies ``n_layer`` and ``n_embd``. Returns the
+    prior (eval mode) and its loss history."""
     torch.manual_seed(0)
-    prior = TokenPrior(num_codes, grid=(7, 7), n_layer=2, n_embd=64, n_head=4).to(tokens.device)
+    prior = TokenPrior(num_codes, grid=(7, 7), n_layer=n_layer, n_embd=n_embd, n_head=4).to(tokens.device)
     opt = torch.optim.AdamW(prior.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
 
@@ -168,8 +172,22 @@ def train_chapter3_prior(tokens: torch.Tensor, num_codes: int, steps: int, batch
 
     history = train(step, tokens, steps=steps, batch_size=batch_size,
                     state={"model": prior, "opt": opt, "sched": sched}, checkpoint=path, desc=desc,
-                    precision="fp32", milestones=milestone_steps(steps))   # fp32: see make bench
+                    precision="fp32", milestones=milestone_steps(steps), progress=progress)   # fp32: see make bench
     return prior.eval(), history
+
+
+def chapter3_prior_recipe(path: Path) -> dict[str, int | float] | None:
+    """The budget a prior of :func:`train_chapter3_prior` was trained with, read from its checkpoint ``path``:
+    ``{"maps", "steps", "batch", "lr"}`` (token maps learnt from, steps, maps per step, the schedule's peak rate), the
+    arguments that train another prior the same way. None when ``path`` is missing or predates these entries."""
+    if not path.exists():
+        return None
+    saved = load_checkpoint(path)
+    groups = saved.get("state", {}).get("opt", {}).get("param_groups", [{}])
+    if saved.get("examples") is None or saved.get("batch_size") is None or "max_lr" not in groups[0]:
+        return None
+    return {"maps": int(saved["examples"]), "steps": int(saved["step"]), "batch": int(saved["batch_size"]),
+            "lr": float(groups[0]["max_lr"])}
 
 
 def continue_vqvae(ckpt_dir: Path, base: Path, x_train: torch.Tensor, extra_images: int, *, prior_maps: int,
@@ -280,7 +298,8 @@ def load_gan(ckpt_dir: Path, x_train: torch.Tensor, steps: int, device: torch.de
 
 
 def load_vqgan(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, steps: int, prior_steps: int,
-               device: torch.device | str, *, perceptual_net: nn.Module | None = None) -> Loaded:
+               device: torch.device | str, *, perceptual_net: nn.Module | None = None,
+               vqvae_path: Path | None = None) -> Loaded:
     """Chapter 5's VQ-GAN (``vqgan.pt``) and its token prior (``vqgan_prior.pt``) in ``prior``.
 
     ``train_seconds`` adds the VQ-VAE it started from (recorded by chapter 5 in ``vqgan_base.txt``), the
@@ -288,7 +307,9 @@ def load_vqgan(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, steps: int, 
     with the reference objective (L1 + perceptual distance + adaptive-weight hinge GAN term, the critic switched on
     after a third of the steps), then trains a prior for ``prior_steps``. Its perceptual distance uses chapter 5's
     perceptual network, :func:`perceptual_network` (loaded, or trained once, only when the stand-in is needed),
-    never the metric network; ``perceptual_net`` replaces it (the tests pass an untrained one).
+    never the metric network; ``perceptual_net`` replaces it (the tests pass an untrained one). ``vqvae_path``, the
+    checkpoint ``vqvae`` was loaded from, adds its seconds and images to the stand-in's (without it they are left
+    out and ``images_seen`` is None).
     """
     path, prior_path = ckpt_dir / "vqgan.pt", ckpt_dir / "vqgan_prior.pt"
     if _chapter_ran(5, path, prior_path):
@@ -317,10 +338,12 @@ def load_vqgan(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, steps: int, 
               steps=stop, batch_size=64, state=state, checkpoint=path, desc="VQ-GAN (stand-in)")
     _quick_prior(tokenize_all(model.vq.eval(), x_train), model.num_codes, prior_steps, prior_path,
                  "VQ-GAN prior (stand-in)")
-    return Loaded(load_model(path, device=device), checkpoint_seconds(path) + checkpoint_seconds(prior_path),
+    base = checkpoint_seconds(vqvae_path) if vqvae_path is not None else 0.0
+    return Loaded(load_model(path, device=device), base + checkpoint_seconds(path) + checkpoint_seconds(prior_path),
                   "quick stand-in (chapter 5 not run)", prior=load_model(prior_path, device=device),
-                  milestones=_milestones_after(prior_path, checkpoint_seconds(path)),
-                  images_seen=checkpoint_images(path), path=path)
+                  milestones=_milestones_after(prior_path, base + checkpoint_seconds(path)),
+                  images_seen=checkpoint_images(vqvae_path, path) if vqvae_path is not None else None,
+                  path=path, base_path=vqvae_path)
 
 
 # ----- chapter 5's starting point: chapter 3's VQ-VAE -------------------------------------------------------------

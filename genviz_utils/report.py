@@ -45,12 +45,26 @@ def collect(results: Path) -> dict[str, Any]:
         for name, values in json.loads(board.read_text()).items():
             if isinstance(values, dict):
                 models.setdefault(name, {}).update(values)
+    _drop_other_horizons(models)
     ordered = {m: models.pop(m) for m in MODELS if m in models} | models
     return {
         "profile": ", ".join(sorted(p for p in profiles if p)) or None,
         "device": ", ".join(sorted(d for d in devices if d)) or None,
         "models": ordered,
     }
+
+
+def _drop_other_horizons(models: dict[str, dict[str, Any]]) -> None:
+    """Remove the ``fid_at_<T>s``/``fid_auc_<T>s`` keys of every horizon T but the one chapter 6 recorded last
+    (``fid_curve_horizon`` in its ``metrics`` results): a results file merges each run's keys into the last, so a
+    run with another horizon would otherwise leave its numbers beside the new ones."""
+    horizon = models.get("metrics", {}).get("fid_curve_horizon")
+    if horizon is None:
+        return
+    wanted = {f"fid_at_{horizon:g}s", f"fid_auc_{horizon:g}s"}
+    for values in models.values():
+        for key in [k for k in values if k.startswith(("fid_at_", "fid_auc_")) and k not in wanted]:
+            del values[key]
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +93,10 @@ def curves_markdown(metrics: dict[str, Any], figure: str | None = None) -> list[
              "in FD x seconds (lower is better; before a model can sample it is charged the FD of uniform noise).",
              ""]
     if figure:
-        lines += [f"![Fréchet distance against seconds of training]({figure})", ""]
+        lines += [f"![Fréchet distance against seconds of training]({figure})", "",
+                  "*The Fréchet distance of each model's samples (log scale) against the seconds of training its "
+                  "weights had had; a vertical bar is the 95 % bootstrap interval of a point. The last point of a "
+                  "curve is the model of chapter 6's scoreboard.*", ""]
     lines += ["| model | " + " | ".join(f"`{k}`" for k in keys) + " | curve: seconds → FD |",
               "|---" * (len(keys) + 2) + "|"]
     for name, v in rows.items():

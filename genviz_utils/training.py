@@ -30,6 +30,7 @@ import contextlib
 import math
 import os
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,12 +103,17 @@ def milestone_steps(steps: int, n: int = 6) -> tuple[int, ...]:
 
 
 def milestones(checkpoint: str | Path) -> list[Milestone]:
-    """The milestones :func:`train` kept for ``checkpoint``, by step; an empty list when it kept none."""
-    folder = milestone_dir(checkpoint)
+    """The milestones :func:`train` kept for ``checkpoint``, by step; an empty list when it kept none.
+
+    Each run from scratch draws a ``run`` id that its checkpoint and its milestones carry; only the milestones of the
+    checkpoint's own run are listed (a checkpoint copied over another run's files, say, has none of them)."""
+    checkpoint = Path(checkpoint)
+    run = load_checkpoint(checkpoint).get("run") if checkpoint.exists() else None
     found = []
-    for path in sorted(folder.glob("step*.pt")):
+    for path in sorted(milestone_dir(checkpoint).glob("step*.pt")):
         saved = load_checkpoint(path)
-        found.append(Milestone(int(saved["step"]), float(saved["seconds"]), path))
+        if saved.get("run") == run or not checkpoint.exists():
+            found.append(Milestone(int(saved["step"]), float(saved["seconds"]), path))
     return sorted(found, key=lambda m: m.step)
 
 
@@ -256,19 +262,21 @@ def train(
                 obj.load_state_dict(saved["state"][name])
         _set_rng_state(saved["rng"])
         history, start = History.from_state(saved["history"]), int(saved["step"])
+    # the run's id (not from torch's generator: it changes no random number); a resumed run keeps its own
+    run = saved.get("run") if saved is not None else uuid.uuid4().hex
 
     def save(step: int) -> None:
         if ckpt is not None:
             save_checkpoint(ckpt, {
                 "state": {k: v.state_dict() for k, v in state.items()},
                 "rng": _rng_state(), "history": history.state_dict(), "step": step, "seed": seed,
-                "batch_size": batch_size, "configs": configs,
+                "batch_size": batch_size, "examples": n, "configs": configs, "run": run,
             })
 
     def keep_milestone(step: int, seconds: float) -> None:
         modules = {k: v.state_dict() for k, v in state.items() if isinstance(v, torch.nn.Module)}
         save_checkpoint(milestone_dir(ckpt) / f"step{step:06d}.pt",
-                        {"state": modules, "configs": configs, "step": step, "seconds": seconds})
+                        {"state": modules, "configs": configs, "step": step, "seconds": seconds, "run": run})
 
     if ckpt is not None and saved is None:   # a run from scratch: an earlier run's milestones are not this run's
         for old in milestone_dir(ckpt).glob("step*.pt"):

@@ -97,3 +97,47 @@ def test_continue_vqvae_trains_the_base_on_exactly_and_counts_its_images(tmp_pat
     again = zoo.continue_vqvae(tmp_path, tmp_path / "vqvae.pt", x, 32, prior_maps=48, prior_steps=4, prior_batch=8,
                                prior_lr=1e-3, device="cpu")
     assert again.train_seconds == cont.train_seconds     # loaded, not trained again
+
+
+def test_train_chapter3_prior_is_chapter_3s_prior_cell(tmp_path):
+    """model_zoo's copy of chapter 3's prior recipe (chapters 5 and 6 train with it) gives the weights the
+    chapter's own cell gives, run here on a few random token maps."""
+    import math
+    from pathlib import Path
+
+    import nbformat
+
+    from genviz_utils.training import train
+
+    nb = nbformat.read(Path(__file__).parents[1] / "notebooks" / "03_vqvae.ipynb", as_version=4)
+    cell = next(c.source for c in nb.cells if c.get("id") == "4c711e0a")
+    tokens = torch.randint(0, 8, (40, 7, 7), generator=torch.Generator().manual_seed(0))
+    (tmp_path / "lesson").mkdir()
+    scope = {"torch": torch, "math": math, "train": train, "K": 8, "PRIOR_LR": 3e-3, "PRIOR_STEPS": 6,
+             "PRIOR_BATCH": 8, "tok_train": tokens, "device": "cpu", "CKPT": tmp_path / "lesson"}
+    exec(compile(cell.replace("prior.eval();", "prior.eval()"), "chapter 3, cell 4c711e0a", "exec"), scope)
+    ours, history = zoo.train_chapter3_prior(tokens, 8, 6, 8, 3e-3, tmp_path / "zoo.pt", "prior", progress=False)
+    for (name, a), b in zip(scope["prior"].state_dict().items(), ours.state_dict().values(), strict=True):
+        assert torch.equal(a, b), f"{name} differs: chapter 3's cell and train_chapter3_prior are two recipes"
+    assert history.values["bits_per_token"] == scope["prior_hist"].values["bits_per_token"]
+    assert [m.step for m in zoo.milestones(tmp_path / "zoo.pt")] == [0, 1, 2, 3, 6]
+
+
+def test_the_vqgan_stand_in_counts_the_vqvae_it_started_from(tmp_path):
+    x = _images(64)
+    vq = zoo._train_chapter3_vqvae(x, 3, 16, tmp_path / "base.pt", "base", "cpu", progress=False, **SMALL).eval()
+    net = FMNISTClassifier().eval().requires_grad_(False)                          # untrained: plumbing only
+    alone = zoo.load_vqgan(tmp_path, x, vq, 3, 2, "cpu", perceptual_net=net)
+    counted = zoo.load_vqgan(tmp_path, x, vq, 3, 2, "cpu", perceptual_net=net, vqvae_path=tmp_path / "base.pt")
+    base = zoo.checkpoint_seconds(tmp_path / "base.pt")
+    assert counted.train_seconds == pytest.approx(alone.train_seconds + base)     # loaded the second time
+    assert counted.images_seen == 3 * 16 + 3 * 64 and alone.images_seen is None
+    assert counted.milestones[0].seconds == pytest.approx(alone.milestones[0].seconds + base)
+    assert counted.base_path == tmp_path / "base.pt"
+
+
+def test_chapter3_prior_recipe_reads_the_budget_back(tmp_path):
+    tokens = torch.randint(0, 8, (40, 7, 7), generator=torch.Generator().manual_seed(0))
+    zoo.train_chapter3_prior(tokens, 8, 6, 8, 3e-3, tmp_path / "p.pt", "prior", progress=False)
+    assert zoo.chapter3_prior_recipe(tmp_path / "p.pt") == {"maps": 40, "steps": 6, "batch": 8, "lr": 3e-3}
+    assert zoo.chapter3_prior_recipe(tmp_path / "missing.pt") is None

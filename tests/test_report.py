@@ -132,7 +132,7 @@ def test_curves_reach_metrics_json_the_headline_and_the_status_page(tmp_path, mo
     assert metrics["models"]["gan"]["fid_curve"] == curve["fid_curve"]
     assert metrics["headline"] == {"fid_at_60s": {"gan": 31.2}, "fid_auc_60s": {"gan": 7050.0}}
     text = out.read_text()
-    assert "![Fréchet distance against seconds of training](gen/fid_curve.png)" in text
+    assert "![Fréchet distance against seconds of training](gen/fid_curve.png)\n\n*The Fréchet distance" in text
     assert "| `gan` | 31.2 | 7050 | 0 s → 310, 12 s → 80, 50 s → 31.2 |" in text
     assert (out.parent / "fid_curve.png").stat().st_size > 1000
     # without curves: no section, no figure, no headline (a stale figure is removed)
@@ -142,3 +142,35 @@ def test_curves_reach_metrics_json_the_headline_and_the_status_page(tmp_path, mo
     assert "Sample quality against training seconds" not in out.read_text()
     assert not (out.parent / "fid_curve.png").exists()
     assert "headline" not in json.loads((tmp_path / "m.json").read_text())
+
+
+def test_an_earlier_horizon_leaves_no_keys_behind(tmp_path, monkeypatch):
+    """A model's results file merges each run's keys: the numbers of a horizon chapter 6 no longer uses are dropped."""
+    from genviz_utils.report import main
+    from genviz_utils.results import record
+
+    monkeypatch.setenv("GENVIZ_RESULTS", str(tmp_path / "results"))
+    curve = {"fid_curve": [[0.0, 310.0], [50.0, 31.2]], "fid_curve_ci": [[300.0, 320.0], [30.0, 33.0]]}
+    record("gan", **curve, fid_at_30s=80.0, fid_auc_30s=5000.0)           # an earlier run, horizon 30 s
+    record("gan", **curve, fid_at_60s=31.2, fid_auc_60s=7050.0)           # this run, horizon 60 s
+    record("metrics", fid_curve_horizon=60.0)
+    main(["--results", str(tmp_path / "results"), "--json", str(tmp_path / "m.json"),
+          "--markdown", str(tmp_path / "m.md")])
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["headline"] == {"fid_at_60s": {"gan": 31.2}, "fid_auc_60s": {"gan": 7050.0}}
+    assert "fid_at_30s" not in metrics["models"]["gan"] and "fid_at_30s" not in (tmp_path / "m.md").read_text()
+
+
+def test_bench_prints_the_headline_of_the_last_book(tmp_path, capsys):
+    from genviz_utils.bench import print_headline
+
+    path = tmp_path / "metrics.json"
+    print_headline(path)
+    assert "no curves in" in capsys.readouterr().out                     # no book built yet: says what to run
+    path.write_text(json.dumps({"headline": {"fid_at_60s": {"vqvae": 31.55, "gan": 69.96}}}))
+    print_headline(path)
+    out = capsys.readouterr().out
+    assert "fid_at_60s: vqvae 31.55, gan 69.96" in out and "as the last `make book` measured it" in out
+    path.write_text(json.dumps({"models": {}}))                           # a book whose chapter 6 drew no curve
+    print_headline(path)
+    assert "run `make book`" in capsys.readouterr().out

@@ -308,6 +308,21 @@ def test_a_run_from_scratch_drops_an_earlier_runs_milestones(tmp_path):
     assert [k.step for k in milestones(tmp_path / "a.pt")] == [0, 3, 6]
 
 
+def test_milestones_belong_to_their_checkpoints_run(tmp_path):
+    import shutil
+
+    for name in ("a", "b"):
+        m, o = _setup()
+        _run(m, o, tmp_path / name / "x.pt", 10, milestones=(0, 5, 10))
+    assert [k.step for k in milestones(tmp_path / "a" / "x.pt")] == [0, 5, 10]
+    shutil.copy(tmp_path / "b" / "x.pt", tmp_path / "a" / "x.pt")   # another run's checkpoint over this run's files
+    assert milestones(tmp_path / "a" / "x.pt") == []                 # its milestones are not these
+    m, o = _setup()
+    _run(m, o, tmp_path / "c.pt", 4, milestones=(0, 4))
+    _run(m, o, tmp_path / "c.pt", 8, milestones=(0, 4, 8))          # a resumed run keeps its id
+    assert [k.step for k in milestones(tmp_path / "c.pt")] == [0, 4, 8]
+
+
 def test_milestones_need_a_checkpoint():
     m, o = _setup()
     with pytest.raises(ValueError, match="checkpoint"):

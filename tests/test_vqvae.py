@@ -310,3 +310,60 @@ def test_top_k_filter_and_sampling():
     assert (top3 == s.view(20, 9, 1)).any(-1).all()
     with pytest.raises(ValueError, match="temperature"):
         prior.sample(2, temperature=0.0)
+
+
+def _budgets(notebook: str, names: tuple[str, ...]) -> dict[str, str]:
+    """The right-hand sides of the budget statements ``NAME = P.pick(...)`` of a chapter, by name."""
+    import json
+    import re
+    from pathlib import Path
+
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / notebook
+    source = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+    found = {}
+    for name in names:
+        line = re.search(rf"^{name} = (P\.pick\(.*?\))[ \t]*(#.*)?$", source, re.M | re.S)
+        assert line, f"{notebook} no longer sets {name} = P.pick(...) on one line; update this test"
+        found[name] = line[1]
+    return found
+
+
+def test_chapter_5_trains_its_vqvae_and_priors_with_chapter_3s_budgets():
+    """Chapter 5 runs alone (Colab), so it writes chapter 3's budgets out again: for its base VQ-VAE when chapter 3
+    did not run, and for its priors, which must be trained like chapter 3's for the VQ-VAE/VQ-GAN comparison. A
+    budget tuned in chapter 3 must move in chapter 5 too; chapter 6's stand-in budget of the continued VQ-VAE's prior
+    as well."""
+    from genviz_utils.profiles import get_profile
+
+    names = ("VQ_STEPS", "PRIOR_TRAIN", "PRIOR_STEPS", "PRIOR_BATCH", "PRIOR_LR")
+    ch3, ch5 = _budgets("03_vqvae.ipynb", names), _budgets("05_vqgan.ipynb", names)
+    for name in names:
+        assert ch3[name] == ch5[name], f"{name}: chapter 3 has {ch3[name]}, chapter 5 {ch5[name]}"
+    ch6 = _budgets("06_comparing_models.ipynb", ("PRIOR",))["PRIOR"]
+    for profile in ("smoke", "book", "full"):
+        P = get_profile(profile)
+        prior = eval(ch6, {"P": P})
+        expect = {k: eval(ch3[n], {"P": P}) for k, n in (("maps", "PRIOR_TRAIN"), ("steps", "PRIOR_STEPS"),
+                                                         ("batch", "PRIOR_BATCH"), ("lr", "PRIOR_LR"))}
+        assert prior == expect, f"chapter 6's PRIOR ({profile}) is {prior}, chapter 3's budget {expect}"
+
+
+def test_chapter_3s_main_rate_is_the_package_rate_that_stand_ins_and_chapter_5_use():
+    """Chapter 3 writes MAIN_LR out for the reader; chapter 5's base (when it trains one), chapter 6's stand-in and
+    the continued VQ-VAE take models.vq.VQVAE_LR through model_zoo._train_chapter3_vqvae's default."""
+    import inspect
+    import json
+    import re
+    from pathlib import Path
+
+    from genviz_utils import model_zoo
+    from genviz_utils.models.vq import VQVAE_LR
+
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "03_vqvae.ipynb"
+    source = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+    found = re.search(r"^MAIN_LR = ([0-9.e-]+)", source, re.M)
+    assert found and float(found[1]) == VQVAE_LR, "chapter 3's MAIN_LR differs from models.vq.VQVAE_LR"
+    assert 'train_vqvae("vqvae", VQ_STEPS, lr=MAIN_LR' in source, "chapter 3's main model no longer uses MAIN_LR"
+    assert 'f"Adam {MAIN_LR}, {VQ_STEPS} steps' in source, "chapter 3's drop_stale stamp does not name its rate"
+    default = inspect.signature(model_zoo._train_chapter3_vqvae).parameters["lr"].default
+    assert default == VQVAE_LR

@@ -1,8 +1,10 @@
 """Measure a chapter model's recipe by chapter 6's protocol: train a variant, score 2,000 samples.
 
-Usage: ``python tools/tune.py gan base ema hinge ...`` (names from ``GAN_VARIANTS``/``VAE_VARIANTS``), one JSON
-line per variant on stdout: training seconds, FD-FMNIST-CNN with a bootstrap 95 % interval, precision, recall
-(and for the VAE the -IWAE bound of chapter 2's table, on its first 500 test images binarised as there). The rows
+Usage: ``python tools/tune.py gan base ema hinge ...`` (names from ``GAN_VARIANTS``/``VAE_VARIANTS``/
+``VQVAE_VARIANTS``), one JSON line per variant (per sampler, for the GAN and the VQ-VAE) on stdout: training seconds,
+FD-FMNIST-CNN with a bootstrap 95 % interval, precision, recall (for the VAE also the -IWAE bound of chapter 2's
+table, on its first 500 test images binarised as there; for the VQ-VAE the FD of its reconstructions as the sampler
+``recon``, beside the prior's samples at each temperature). The rows
 behind each chapter's "What we tuned, and why" note are kept in ``tools/tuning/<family>.jsonl``. Chapter 6 scores the
 models the chapters actually train; this script only compares recipes, one training seed each.
 """
@@ -13,14 +15,18 @@ import argparse
 import copy
 import json
 import platform
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from genviz_utils.checkpoint import load_checkpoint
 from genviz_utils.data import load_images
 from genviz_utils.features import PR_LAYER, embed, feature_extractor
 from genviz_utils.metrics import bootstrap_interval, fd_from_features, precision_recall
+from genviz_utils.model_zoo import _train_chapter3_vqvae, train_chapter3_prior
 from genviz_utils.models.gan import (
     Discriminator,
     Generator,
@@ -31,6 +37,7 @@ from genviz_utils.models.gan import (
     g_loss_nonsaturating,
 )
 from genviz_utils.models.vae import ConvVAE, iwae_bound, neg_elbo
+from genviz_utils.models.vq import tokenize_all
 from genviz_utils.runtime import eval_mode, seed_everything
 from genviz_utils.training import train
 
@@ -156,6 +163,49 @@ def run_vae(x_train: torch.Tensor, cfg: dict) -> tuple[ConvVAE, torch.Tensor, fl
     return model, samples.float(), h.seconds
 
 
+# ----- VQ-VAE + token prior --------------------------------------------------------------------------------------
+
+VQVAE_BASE = dict(steps=480, batch=128, lr=2e-3, width=32, codes=64, dim=16, prior_maps=20_000, prior_steps=1_200,
+                  prior_batch=32, prior_lr=8e-3, layers=2, embd=64, temps="1.0,0.9,0.8")
+VQVAE_VARIANTS = {
+    "base": {},
+    "s960": dict(steps=960),
+    "lr4e3": dict(lr=4e-3),
+    "p2400": dict(prior_steps=2_400),
+    "p_maps60k": dict(prior_maps=60_000, prior_steps=2_400),
+    "p_embd128": dict(embd=128),
+    "p_layers4": dict(layers=4),
+    "p_b64": dict(prior_batch=64),
+    "s960_p2400": dict(steps=960, prior_steps=2_400),
+    "s960_p2400_60k": dict(steps=960, prior_steps=2_400, prior_maps=60_000),
+    "lr4e3_s960_p2400": dict(lr=4e-3, steps=960, prior_steps=2_400),
+    "lr4e3_s960_p2400_60k": dict(lr=4e-3, steps=960, prior_steps=2_400, prior_maps=60_000),
+    "lr4e3_s960_p4800_60k": dict(lr=4e-3, steps=960, prior_steps=4_800, prior_maps=60_000),
+    "lr4e3_s960_p2400_60k_e96": dict(lr=4e-3, steps=960, prior_steps=2_400, prior_maps=60_000, embd=96),
+}
+
+
+def run_vqvae(x_train: torch.Tensor, cfg: dict, folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Chapter 3's two stages with ``cfg``: 2,000 reconstructions of training images (``recon``: what the tokenizer
+    alone allows) and 2,000 prior samples per temperature in ``cfg["temps"]``; the seconds of each training."""
+    model = _train_chapter3_vqvae(x_train, cfg["steps"], cfg["batch"], folder / "vqvae.pt", "VQ-VAE", "cpu",
+                                  lr=cfg["lr"], progress=False, num_codes=cfg["codes"], code_dim=cfg["dim"],
+                                  width=cfg["width"]).eval()
+    tokens = tokenize_all(model, x_train[:cfg["prior_maps"]])
+    prior, h = train_chapter3_prior(tokens, cfg["codes"], cfg["prior_steps"], cfg["prior_batch"], cfg["prior_lr"],
+                                    folder / "prior.pt", "prior", n_layer=cfg["layers"], n_embd=cfg["embd"],
+                                    progress=False)
+    seconds = {"tokenizer_seconds": round(load_checkpoint(folder / "vqvae.pt")["history"]["seconds"], 1),
+               "prior_seconds": round(h.seconds, 1)}
+    with torch.no_grad():
+        out = {"recon": model(x_train[-N_EVAL:])[0].clamp(0, 1).float()}
+        for t in cfg["temps"].split(","):
+            out[f"T{t}"] = model.decode_tokens(prior.sample(N_EVAL, temperature=float(t),
+                                                            generator=torch.Generator().manual_seed(1)))
+            out[f"T{t}"] = out[f"T{t}"].clamp(0, 1).float()
+    return out, seconds
+
+
 def cpu_name() -> str:
     """The processor's model name (Linux), so that a row says on what it was measured."""
     try:
@@ -169,25 +219,33 @@ def cpu_name() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("family", choices=("gan", "vae"))
+    parser.add_argument("family", choices=("gan", "vae", "vqvae"))
     parser.add_argument("variants", nargs="+")
     parser.add_argument("--set", nargs="*", default=[], help="key=value overrides of every variant")
     args = parser.parse_args()
     phi = feature_extractor("cpu")
     real = load_images("fashion-mnist", "test").images[:N_EVAL]
     train_set = load_images("fashion-mnist", "train")
-    base, table = (GAN_BASE, GAN_VARIANTS) if args.family == "gan" else (VAE_BASE, VAE_VARIANTS)
+    base, table = {"gan": (GAN_BASE, GAN_VARIANTS), "vae": (VAE_BASE, VAE_VARIANTS),
+                   "vqvae": (VQVAE_BASE, VQVAE_VARIANTS)}[args.family]
     extra = {k: type(base[k])(v) for k, v in (kv.split("=") for kv in args.set)}
     for name in args.variants:
         cfg = copy.deepcopy(base) | table[name] | extra
         t0 = time.perf_counter()
         row = {"family": args.family, "variant": name, "cfg": cfg, "threads": torch.get_num_threads(),
                "cpu": cpu_name()}
-        if args.family == "gan":
-            sets, seconds = run_gan(train_set.images, cfg)
+        if args.family in ("gan", "vqvae"):
+            if args.family == "gan":
+                sets, seconds = run_gan(train_set.images, cfg)
+            else:
+                with tempfile.TemporaryDirectory() as folder:
+                    sets, seconds = run_vqvae(train_set.images, cfg, Path(folder))
+            if isinstance(seconds, dict):   # the VQ-VAE's two stages
+                seconds = seconds | {"train_seconds": round(sum(seconds.values()), 1)}
+            else:
+                seconds = {"train_seconds": round(seconds, 1)}
             for key, samples in sets.items():
-                print(json.dumps(row | {"sampler": key, "train_seconds": round(seconds, 1)}
-                                 | score(samples, phi, real)), flush=True)
+                print(json.dumps(row | {"sampler": key} | seconds | score(samples, phi, real)), flush=True)
             continue
         else:
             x_bin = torch.bernoulli(train_set.images, generator=torch.Generator().manual_seed(0))
