@@ -156,7 +156,14 @@ def train_chapter3_prior(tokens: torch.Tensor, num_codes: int, steps: int, batch
     ``TokenPrior(num_codes)`` (2 layers, width 64, 4 heads), AdamW (weight decay 0.01) with a one-cycle schedule
     peaking at ``lr`` (10 % warm-up), ``steps`` steps of ``batch_size`` maps, in float32. Chapter 5 trains both its
     priors with it, chapter 6 the continued VQ-VAE's; ``tools/tune.py`` varies ``n_layer`` and ``n_embd``. Returns the
-    prior (eval mode) and its loss history."""
+    prior (eval mode) and its loss history.
+
+    A checkpoint at ``path`` trained with another budget (:func:`chapter3_prior_recipe`; an earlier version's, say)
+    is deleted first: its one-cycle schedule was planned for its own number of steps and cannot be resumed to these.
+    """
+    wanted = {"maps": len(tokens), "steps": steps, "batch": batch_size, "lr": float(lr)}
+    if path.exists() and chapter3_prior_recipe(path) != wanted:
+        path.unlink()
     torch.manual_seed(0)
     prior = TokenPrior(num_codes, grid=(7, 7), n_layer=n_layer, n_embd=n_embd, n_head=4).to(tokens.device)
     opt = torch.optim.AdamW(prior.parameters(), lr=lr, weight_decay=0.01)
@@ -177,16 +184,19 @@ def train_chapter3_prior(tokens: torch.Tensor, num_codes: int, steps: int, batch
 
 
 def chapter3_prior_recipe(path: Path) -> dict[str, int | float] | None:
-    """The budget a prior of :func:`train_chapter3_prior` was trained with, read from its checkpoint ``path``:
-    ``{"maps", "steps", "batch", "lr"}`` (token maps learnt from, steps, maps per step, the schedule's peak rate), the
-    arguments that train another prior the same way. None when ``path`` is missing or predates these entries."""
+    """The budget a prior of :func:`train_chapter3_prior` (or of chapter 3's cell) is trained with, read from its
+    checkpoint ``path``: ``{"maps", "steps", "batch", "lr"}`` (token maps learnt from, the steps its one-cycle
+    schedule plans, maps per step, the schedule's peak rate), the arguments that train another prior the same way;
+    a run stopped half-way gives its whole budget. None when ``path`` is missing or predates these entries."""
     if not path.exists():
         return None
     saved = load_checkpoint(path)
-    groups = saved.get("state", {}).get("opt", {}).get("param_groups", [{}])
-    if saved.get("examples") is None or saved.get("batch_size") is None or "max_lr" not in groups[0]:
+    state = saved.get("state", {})
+    groups = state.get("opt", {}).get("param_groups", [{}])
+    total = state.get("sched", {}).get("total_steps")
+    if saved.get("examples") is None or saved.get("batch_size") is None or "max_lr" not in groups[0] or total is None:
         return None
-    return {"maps": int(saved["examples"]), "steps": int(saved["step"]), "batch": int(saved["batch_size"]),
+    return {"maps": int(saved["examples"]), "steps": int(total), "batch": int(saved["batch_size"]),
             "lr": float(groups[0]["max_lr"])}
 
 
@@ -267,6 +277,7 @@ def load_vqvae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, prior_steps: i
                       milestones=_milestones_after(prior_path, checkpoint_seconds(path)),
                       images_seen=checkpoint_images(path), path=path)
     path, prior_path = _stand_in(ckpt_dir, "vqvae"), _stand_in(ckpt_dir, "vqvae_prior")
+    drop_stale(ckpt_dir, f"{path.stem}_recipe.txt", f"Adam {VQVAE_LR!r}", (path.stem,))   # another rate: another model
     model = _train_chapter3_vqvae(x_train, steps, 128, path, "VQ-VAE (stand-in)", device, num_codes=64, code_dim=16)
     _quick_prior(tokenize_all(model.eval(), x_train), 64, prior_steps, prior_path, "token prior (stand-in)")
     return Loaded(load_model(path, device=device), checkpoint_seconds(path) + checkpoint_seconds(prior_path),
@@ -389,8 +400,9 @@ def load_base_vqvae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, batch_siz
                     *, num_codes: int = 64, code_dim: int = 16, width: int = 32) -> Loaded:
     """The VQ-VAE chapter 5 fine-tunes, in eval mode, with ``path`` set: chapter 3's ``vqvae.pt`` when it exists and
     has this codebook (``num_codes`` x ``code_dim``) and ``width``; otherwise one trained with chapter 3's recipe
-    (MSE + VQ terms, EMA codes, dead-code restarts; Adam lr 2e-3, ``steps`` steps of ``batch_size`` images
-    (N, 1, 28, 28) from ``x_train``) into ``vqgan_base_vqvae.pt``.
+    (MSE + VQ terms, EMA codes, dead-code restarts; Adam at :data:`~genviz_utils.models.vq.VQVAE_LR`, ``steps`` steps
+    of ``batch_size`` images (N, 1, 28, 28) from ``x_train``) into ``vqgan_base_vqvae.pt`` (one trained at another
+    rate, by an earlier version, is trained again: :func:`drop_stale`).
 
     Chapter 5's checkpoints (:data:`VQGAN_CHECKPOINTS`) start from this model: when it is not the one that the marker
     ``vqgan_base.txt`` names (say chapter 3 has run in between), :func:`drop_stale` deletes them so they are
@@ -402,6 +414,7 @@ def load_base_vqvae(ckpt_dir: Path, x_train: torch.Tensor, steps: int, batch_siz
     model = _fitting_vqvae(path, (num_codes, code_dim, width), device)
     if model is None:
         path, source = ckpt_dir / "vqgan_base_vqvae.pt", "trained here with chapter 3's recipe"
+        drop_stale(ckpt_dir, "vqgan_base_vqvae_recipe.txt", f"Adam {VQVAE_LR!r}", (path.stem,))
         model = _train_chapter3_vqvae(x_train, steps, batch_size, path, "VQ-VAE (chapter 3 recipe)", device,
                                       num_codes=num_codes, code_dim=code_dim, width=width)
     seconds = checkpoint_seconds(path)

@@ -96,7 +96,9 @@ def curves_markdown(metrics: dict[str, Any], figure: str | None = None) -> list[
         lines += [f"![Fréchet distance against seconds of training]({figure})", "",
                   "*The Fréchet distance of each model's samples (log scale) against the seconds of training its "
                   "weights had had; a vertical bar is the 95 % bootstrap interval of a point. The last point of a "
-                  "curve is the model of chapter 6's scoreboard.*", ""]
+                  "chapter model's curve holds the weights that chapter 6's scoreboard scores, with another draw of "
+                  "samples. `vqvae_continued` is chapter 6's control (the VQ-VAE trained on to the VQ-GAN's "
+                  "budget): drawn, without headline numbers.*", ""]
     lines += ["| model | " + " | ".join(f"`{k}`" for k in keys) + " | curve: seconds → FD |",
               "|---" * (len(keys) + 2) + "|"]
     for name, v in rows.items():

@@ -106,7 +106,8 @@ def milestones(checkpoint: str | Path) -> list[Milestone]:
     """The milestones :func:`train` kept for ``checkpoint``, by step; an empty list when it kept none.
 
     Each run from scratch draws a ``run`` id that its checkpoint and its milestones carry; only the milestones of the
-    checkpoint's own run are listed (a checkpoint copied over another run's files, say, has none of them)."""
+    checkpoint's own run are listed (a checkpoint copied over another run's files, say, has none of them); while the
+    checkpoint does not exist yet (a run before its first save), every milestone in the folder is listed."""
     checkpoint = Path(checkpoint)
     run = load_checkpoint(checkpoint).get("run") if checkpoint.exists() else None
     found = []

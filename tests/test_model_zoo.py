@@ -141,3 +141,23 @@ def test_chapter3_prior_recipe_reads_the_budget_back(tmp_path):
     zoo.train_chapter3_prior(tokens, 8, 6, 8, 3e-3, tmp_path / "p.pt", "prior", progress=False)
     assert zoo.chapter3_prior_recipe(tmp_path / "p.pt") == {"maps": 40, "steps": 6, "batch": 8, "lr": 3e-3}
     assert zoo.chapter3_prior_recipe(tmp_path / "missing.pt") is None
+
+
+def test_a_prior_of_another_budget_is_trained_again_and_a_stopped_one_resumed(tmp_path):
+    tokens = torch.randint(0, 8, (40, 7, 7), generator=torch.Generator().manual_seed(0))
+    path = tmp_path / "p.pt"
+    zoo.train_chapter3_prior(tokens, 8, 6, 8, 3e-3, path, "prior", progress=False)
+    # 12 steps: a one-cycle schedule planned for 6 cannot go on; the old file is replaced, not resumed
+    prior, history = zoo.train_chapter3_prior(tokens, 8, 12, 8, 3e-3, path, "prior", progress=False)
+    assert zoo.chapter3_prior_recipe(path)["steps"] == 12 and history.steps[0] == 0
+    from genviz_utils.checkpoint import load_checkpoint, save_checkpoint
+
+    saved = load_checkpoint(path)
+    assert saved["step"] == 12
+    # a run stopped half-way keeps its whole budget, so it resumes
+    half = {**saved, "step": 6}
+    save_checkpoint(tmp_path / "half.pt", half)
+    assert zoo.chapter3_prior_recipe(tmp_path / "half.pt")["steps"] == 12
+    old = {k: v for k, v in saved.items() if k != "examples"}         # written before the budget was recorded
+    save_checkpoint(tmp_path / "old.pt", old)
+    assert zoo.chapter3_prior_recipe(tmp_path / "old.pt") is None

@@ -339,6 +339,8 @@ def test_chapter_5_trains_its_vqvae_and_priors_with_chapter_3s_budgets():
     ch3, ch5 = _budgets("03_vqvae.ipynb", names), _budgets("05_vqgan.ipynb", names)
     for name in names:
         assert ch3[name] == ch5[name], f"{name}: chapter 3 has {ch3[name]}, chapter 5 {ch5[name]}"
+    batch3, batch5 = _budgets("03_vqvae.ipynb", ("BATCH",))["BATCH"], _budgets("05_vqgan.ipynb", ("VQ_BATCH",))
+    assert batch3 == batch5["VQ_BATCH"], f"chapter 3's BATCH is {batch3}, chapter 5's VQ_BATCH {batch5['VQ_BATCH']}"
     ch6 = _budgets("06_comparing_models.ipynb", ("PRIOR",))["PRIOR"]
     for profile in ("smoke", "book", "full"):
         P = get_profile(profile)

@@ -101,6 +101,21 @@ def run_gan(x_train: torch.Tensor, cfg: dict) -> tuple[dict[str, torch.Tensor], 
     return out, h.seconds
 
 
+def truncated_samples(checkpoint: Path, temperatures: list[str]) -> dict[str, torch.Tensor]:
+    """2,000 samples of a trained generator (chapter 4's ``gan.pt``, say) per noise scale T in ``temperatures``:
+    z ~ N(0, T^2 I), the truncation that trades recall for precision; the same noise (seed 1) at every T."""
+    from genviz_utils.model_zoo import sample_gan
+    from genviz_utils.models.registry import load_model
+
+    G = load_model(checkpoint, "G", "cpu").eval()
+    out = {}
+    for t in temperatures:
+        seed_everything(1)
+        with torch.no_grad():
+            out[f"T{t}"] = sample_gan(G, N_EVAL, temperature=float(t)).float()
+    return out
+
+
 def recalibrated(G: Generator, batches: int = 50) -> Generator:
     """A copy of G whose BatchNorm running statistics are re-measured on its own batches of 64 noise vectors."""
     G = copy.deepcopy(G)
@@ -131,6 +146,9 @@ VAE_VARIANTS = {
     "b64": dict(batch=64, steps=3_600),
     "s3600": dict(steps=3_600),
     "l32_s3600": dict(steps=3_600, latent=32),
+    "lr4e3_s3600": dict(lr=4e-3, steps=3_600),
+    "lr4e3_l32_s3600": dict(lr=4e-3, steps=3_600, latent=32),
+    "lr4e3_s4800": dict(lr=4e-3, steps=4_800),
 }
 
 
@@ -182,6 +200,8 @@ VQVAE_VARIANTS = {
     "lr4e3_s960_p2400_60k": dict(lr=4e-3, steps=960, prior_steps=2_400, prior_maps=60_000),
     "lr4e3_s960_p4800_60k": dict(lr=4e-3, steps=960, prior_steps=4_800, prior_maps=60_000),
     "lr4e3_s960_p2400_60k_e96": dict(lr=4e-3, steps=960, prior_steps=2_400, prior_maps=60_000, embd=96),
+    "lr4e3_s960_p2400_60k_b64": dict(lr=4e-3, steps=960, prior_steps=2_400, prior_maps=60_000, prior_batch=64),
+    "lr4e3_s960_p2400_60k_b128": dict(lr=4e-3, steps=960, prior_steps=2_400, prior_maps=60_000, prior_batch=128),
 }
 
 
@@ -219,12 +239,21 @@ def cpu_name() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("family", choices=("gan", "vae", "vqvae"))
-    parser.add_argument("variants", nargs="+")
+    parser.add_argument("family", choices=("gan", "vae", "vqvae", "gan-truncation"))
+    parser.add_argument("variants", nargs="+", help="variant names; for gan-truncation the noise scales T")
     parser.add_argument("--set", nargs="*", default=[], help="key=value overrides of every variant")
+    parser.add_argument("--checkpoint", type=Path, help="gan-truncation: the generator's checkpoint (gan.pt)")
     args = parser.parse_args()
     phi = feature_extractor("cpu")
     real = load_images("fashion-mnist", "test").images[:N_EVAL]
+    if args.family == "gan-truncation":
+        marker = args.checkpoint.with_name("gan_recipe.txt")   # chapter 4's stamp: the recipe that trained it
+        row = {"family": "gan", "variant": "truncation", "checkpoint": str(args.checkpoint),
+               "recipe": marker.read_text() if marker.exists() else None,
+               "threads": torch.get_num_threads(), "cpu": cpu_name()}
+        for key, samples in truncated_samples(args.checkpoint, args.variants).items():
+            print(json.dumps(row | {"sampler": f"G {key}"} | score(samples, phi, real)), flush=True)
+        return
     train_set = load_images("fashion-mnist", "train")
     base, table = {"gan": (GAN_BASE, GAN_VARIANTS), "vae": (VAE_BASE, VAE_VARIANTS),
                    "vqvae": (VQVAE_BASE, VQVAE_VARIANTS)}[args.family]
