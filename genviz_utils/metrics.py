@@ -27,8 +27,8 @@ from .models.vae import iwae_bound, nats_to_bits_per_dim
 from .models.vq import codebook_usage, perplexity
 from .runtime import apply_batched
 
-__all__ = ["FEATURE_NAME", "frechet_distance", "gaussian_stats", "fd_from_features", "fd", "kid", "bootstrap_interval",
-           "percentile_interval", "half_sample_interval",
+__all__ = ["FEATURE_NAME", "frechet_distance", "gaussian_stats", "fd_from_features", "fd", "kid", "mmd2",
+           "poly_kernel", "bootstrap_interval", "percentile_interval", "half_sample_interval",
            "knn_radii", "precision_recall", "mse", "psnr", "codebook_usage", "perplexity", "iwae_bound",
            "nats_to_bits_per_dim"]
 
@@ -100,21 +100,26 @@ def _check_feature_sets(real: torch.Tensor, fake: torch.Tensor) -> None:
                          "the same network and layer.")
 
 
-def _poly_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def poly_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The cubic polynomial kernel of KID, k(x, y) = (x.y / D + 1)^3: (n, D), (m, D) -> (n, m)."""
     return (a @ b.T / a.shape[1] + 1) ** 3
 
 
-def _mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Unbiased estimate of MMD^2 between two samples of the same size m, x and y (m, D) -> scalar:
+def mmd2(x: torch.Tensor, y: torch.Tensor, unbiased: bool = True) -> torch.Tensor:
+    """Estimate of MMD^2 between two samples of the same size m, x and y (m, D) -> scalar, unbiased (KID's):
 
         [sum_{i != j} k(x_i, x_j) + sum_{i != j} k(y_i, y_j)] / (m (m - 1)) - 2 sum_{i, j} k(x_i, y_j) / m^2.
 
     Dropping the diagonals k(x_i, x_i) makes it unbiased, so it can be slightly negative when the laws are equal.
+    ``unbiased=False`` keeps them (the V-statistic: every within sum over all m^2 pairs), which is positive on
+    average even for equal laws, by (1/m)(mean diagonal - mean off-diagonal) of each set's kernel matrix.
     """
     m = len(x)
-    k_xx, k_yy, k_xy = _poly_kernel(x, x), _poly_kernel(y, y), _poly_kernel(x, y)
-    within = (k_xx.sum() - k_xx.diagonal().sum() + k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))
+    k_xx, k_yy, k_xy = poly_kernel(x, x), poly_kernel(y, y), poly_kernel(x, y)
+    if unbiased:
+        within = (k_xx.sum() - k_xx.diagonal().sum() + k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))
+    else:
+        within = (k_xx.sum() + k_yy.sum()) / m ** 2
     return within - 2 * k_xy.sum() / m ** 2
 
 
@@ -143,7 +148,7 @@ def kid(real: torch.Tensor, fake: torch.Tensor, n_subsets: int = 100, subset_siz
         # the indices are drawn on the CPU (where the generator lives), then index the sets on their own device
         i = torch.randperm(len(real), generator=generator)[:size].to(real.device)
         j = torch.randperm(len(fake), generator=generator)[:size].to(fake.device)
-        scores.append(_mmd2_unbiased(real[i], fake[j]))
+        scores.append(mmd2(real[i], fake[j]))
     values = torch.stack(scores)
     return float(values.mean()), float(values.std(correction=0))
 

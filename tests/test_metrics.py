@@ -243,3 +243,19 @@ def test_bench_run_writes_the_promised_fields(tmp_path):
     assert 0 < sum(m["top_ops"].values()) <= 1 + 1e-9 and any("conv" in op for op in m["top_ops"])
     alone = bench.fresh_process("ae", 0.2, rounds=1)          # two new processes, one per pipeline
     assert alone["tutorial"] > 0 and alone["course"] > 0 and alone["speedup"] == alone["course"] / alone["tutorial"]
+
+
+def test_mmd2_biased_exceeds_the_unbiased_by_the_diagonals():
+    """The V-statistic (unbiased=False) adds (1/m)(mean diagonal - mean off-diagonal) of each set's kernel matrix."""
+    from genviz_utils.metrics import mmd2, poly_kernel
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(30, 8, generator=g, dtype=torch.float64), torch.randn(30, 8, generator=g, dtype=torch.float64)
+
+    def excess(a):
+        k = poly_kernel(a, a)
+        return (k.diagonal().mean() - (k.sum() - k.diagonal().sum()) / (30 * 29)) / 30
+
+    gap = mmd2(x, y, unbiased=False) - mmd2(x, y)
+    assert torch.isclose(gap, excess(x) + excess(y), rtol=1e-10)
+    assert gap > 0                                   # the biased estimate leans high for equal laws
