@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, load_state, save_checkpoint
@@ -132,9 +133,19 @@ def _set_rng_state(state: dict) -> None:
 
 
 def model_configs(state: Mapping[str, Stateful]) -> dict[str, dict]:
-    """``{name: {"class": class name, "args": config}}`` for every module in ``state`` that has a ``config``."""
-    return {name: {"class": type(obj).__name__, "args": dict(obj.config)} for name, obj in state.items()
-            if isinstance(obj, torch.nn.Module) and isinstance(getattr(obj, "config", None), Mapping)}
+    """``{name: {"class": class name, "args": config}}`` for every module in ``state`` that has a ``config``.
+
+    A :class:`torch.optim.swa_utils.AveragedModel` (a moving average of a model's weights) is described by the
+    model it averages, with ``"averaged": True``: :func:`~genviz_utils.models.registry.load_model` rebuilds the
+    averaged weights as that model."""
+    configs = {}
+    for name, obj in state.items():
+        inner = obj.module if isinstance(obj, AveragedModel) else obj
+        if isinstance(inner, torch.nn.Module) and isinstance(getattr(inner, "config", None), Mapping):
+            configs[name] = {"class": type(inner).__name__, "args": dict(inner.config)}
+            if inner is not obj:
+                configs[name]["averaged"] = True
+    return configs
 
 
 def _as_floats(losses: Mapping[str, float | torch.Tensor]) -> dict[str, float]:

@@ -13,6 +13,7 @@ from genviz_utils import model_zoo as zoo
 from genviz_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from genviz_utils.features import FMNISTClassifier
 from genviz_utils.models.ae import ConvAutoencoder
+from genviz_utils.models.diffusion import Denoiser, KLAutoencoder, MLPDenoiser
 from genviz_utils.models.gan import Discriminator, Generator
 from genviz_utils.models.registry import MODELS, load_model
 from genviz_utils.models.vae import ConvVAE, neg_elbo
@@ -28,6 +29,20 @@ NOISE = torch.randn(16, 8, generator=torch.Generator().manual_seed(2))
 def _vq_loss(m, x):
     x_hat, _, stats = m(x)
     return F.mse_loss(x_hat, x) + stats["loss"]
+
+
+LATENTS = torch.randn(16, 2, 8, 8, generator=torch.Generator().manual_seed(3))
+STEPS = torch.arange(16) * 60
+LABELS = torch.arange(16) % 11
+
+
+def _klae_loss(m, x):
+    x_hat, _, stats = m(x)
+    return F.mse_loss(x_hat, x) + 1e-3 * stats["kl"] + m.critic(x).mean()
+
+
+def _eps_loss(m, z):
+    return (m(z, STEPS[:len(z)], LABELS[:len(z)]) - z).pow(2).mean()   # any loss that moves every weight
 
 
 def _vqgan_loss(m, x):
@@ -49,6 +64,12 @@ CASES = {
                       lambda m, x: m(x).mean(), lambda m: m(IMAGES * 2 - 1)),
     "VQGAN": (lambda: VQGAN(num_codes=8, code_dim=4, width=4, disc_width=4), IMAGES, _vqgan_loss,
               lambda m: torch.cat([m.reconstruct(IMAGES).flatten(), m.critic(IMAGES).flatten()])),
+    "KLAutoencoder": (lambda: KLAutoencoder(latent_channels=2, width=4, disc_width=4), IMAGES, _klae_loss,
+                      lambda m: torch.cat([m.decode(m.encode(IMAGES)[0]).flatten(), m.critic(IMAGES).flatten()])),
+    "Denoiser": (lambda: Denoiser(channels=2, size=8, widths=(8, 16), blocks=1), LATENTS, _eps_loss,
+                 lambda m: m(LATENTS, STEPS, LABELS)),
+    "MLPDenoiser": (lambda: MLPDenoiser(channels=2, size=8, hidden=16, depth=2), LATENTS, _eps_loss,
+                    lambda m: m(LATENTS, STEPS, LABELS)),
     "FMNISTClassifier": (lambda: FMNISTClassifier(width=4, feature_dim=8), IMAGES,
                          lambda m, x: m.logits(x).logsumexp(1).mean(), lambda m: m(IMAGES)),
 }

@@ -1,10 +1,12 @@
 """Measure a chapter model's recipe by chapter 6's protocol: train a variant, score 2,000 samples.
 
 Usage: ``python tools/tune.py gan base ema hinge ...`` (names from ``GAN_VARIANTS``/``VAE_VARIANTS``/
-``VQVAE_VARIANTS``), one JSON line per variant (per sampler, for the GAN and the VQ-VAE) on stdout: training seconds,
+``VQVAE_VARIANTS``/``LDM_VARIANTS``), one JSON line per variant (per sampler, for the GAN, the VQ-VAE and the
+latent diffusion model) on stdout: training seconds,
 FD-FMNIST-CNN with a bootstrap 95 % interval, precision, recall (for the VAE also the -IWAE bound of chapter 2's
 table, on its first 500 test images binarised as there; for the VQ-VAE the FD of its reconstructions as the sampler
-``recon``, beside the prior's samples at each temperature). The rows
+``recon``, beside the prior's samples at each temperature; for the latent diffusion model likewise, its samples at each
+guidance scale). The rows
 behind each chapter's "What we tuned, and why" note are kept in ``tools/tuning/<family>.jsonl``. Chapter 6 scores the
 models the chapters actually train; this script only compares recipes, one training seed each.
 """
@@ -226,6 +228,74 @@ def run_vqvae(x_train: torch.Tensor, cfg: dict, folder: Path) -> tuple[dict[str,
     return out, seconds
 
 
+# ----- latent diffusion (chapter 7) ---------------------------------------------------------------------------------
+
+LDM_BASE = dict(ae_steps=1_000, disc_start=600, kl_weight=1e-4, ae_lr=2e-3, latent=4, denoiser="mlp", hidden=256,
+                depth=4, steps=4_000, lr=2e-3, batch=256, schedule="cosine", ema=0.995, p_uncond=0.1,
+                ddim_steps=25, clip=3.0, ws="0,1,2,3", precision="auto")
+LDM_VARIANTS = {
+    "base": {},
+    "linear": dict(schedule="linear"),
+    "noclip": dict(clip=0.0),
+    "h512": dict(hidden=512),
+    "s2000": dict(steps=2_000),
+    "s8000": dict(steps=8_000),
+    "ae600": dict(ae_steps=600, disc_start=400),
+    "ae600_nodisc": dict(ae_steps=600, disc_start=600),
+    "kl1e3": dict(kl_weight=1e-3),
+    "conv64": dict(denoiser="conv", hidden=64, batch=128, steps=750),
+    "ddim50": dict(ddim_steps=50),
+    "ddim10": dict(ddim_steps=10),
+    "ae600_s2000": dict(ae_steps=600, disc_start=400, steps=2_000),
+    "ae600_fp32": dict(ae_steps=600, disc_start=400, precision="fp32"),
+    "ae600_h128_s8000": dict(ae_steps=600, disc_start=400, hidden=128, steps=8_000),
+}
+
+
+def run_ldm(x_train: torch.Tensor, y_train: torch.Tensor, cfg: dict, folder: Path
+            ) -> tuple[dict[str, torch.Tensor], dict]:
+    """Chapter 7's two stages with ``cfg``: 2,000 decoded posterior means of training images (``recon``) and 2,000
+    DDIM samples (classes 0..9 in turn) per guidance scale w in ``cfg["ws"]``; the seconds of each stage."""
+    from genviz_utils.features import perceptual_network
+    from genviz_utils.models.diffusion import (
+        Denoiser,
+        MLPDenoiser,
+        Schedule,
+        ddim_sample,
+        encode_all,
+        train_denoiser,
+        train_klae,
+    )
+    from genviz_utils.profiles import get_profile
+
+    net = perceptual_network("cpu", get_profile("book"))
+    seed_everything(0)
+    ae = train_klae(x_train, folder / "klae.pt", net, steps=cfg["ae_steps"], disc_start=cfg["disc_start"],
+                    kl_weight=cfg["kl_weight"], lr=cfg["ae_lr"], latent_channels=cfg["latent"], progress=False)
+    z = encode_all(ae, x_train)
+    scale = 1 / float(z.std())
+    sched = Schedule(1000, cfg["schedule"])
+    seed_everything(0)
+    model = (MLPDenoiser(cfg["latent"], 7, cfg["hidden"], cfg["depth"]) if cfg["denoiser"] == "mlp"
+             else Denoiser(cfg["latent"], 7, (cfg["hidden"],), 2))
+    t0 = time.perf_counter()
+    ema = train_denoiser(model, z * scale, y_train, sched, folder / "denoiser.pt", steps=cfg["steps"], lr=cfg["lr"],
+                         batch_size=cfg["batch"], ema_decay=cfg["ema"], p_uncond=cfg["p_uncond"],
+                         precision=cfg["precision"], progress=False)
+    seconds = {"tokenizer_seconds": round(load_checkpoint(folder / "klae.pt")["history"]["seconds"], 1),
+               "prior_seconds": round(time.perf_counter() - t0, 1)}
+    with torch.no_grad():
+        out = {"recon": ae.decode(z[-N_EVAL:]).float()}
+        labels = torch.arange(N_EVAL) % 10
+        for w in cfg["ws"].split(","):
+            t1 = time.perf_counter()
+            lat = ddim_sample(ema, (N_EVAL, cfg["latent"], 7, 7), sched, cfg["ddim_steps"], y=labels, w=float(w),
+                              generator=torch.Generator().manual_seed(1), clip=cfg["clip"] or None)
+            out[f"w{w}"] = ae.decode(lat / scale).float()
+            seconds[f"sample_seconds_w{w}"] = round(time.perf_counter() - t1, 2)
+    return out, seconds
+
+
 def cpu_name() -> str:
     """The processor's model name (Linux), so that a row says on what it was measured."""
     try:
@@ -239,7 +309,7 @@ def cpu_name() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("family", choices=("gan", "vae", "vqvae", "gan-truncation"))
+    parser.add_argument("family", choices=("gan", "vae", "vqvae", "ldm", "gan-truncation"))
     parser.add_argument("variants", nargs="+", help="variant names; for gan-truncation the noise scales T")
     parser.add_argument("--set", nargs="*", default=[], help="key=value overrides of every variant")
     parser.add_argument("--checkpoint", type=Path, help="gan-truncation: the generator's checkpoint (gan.pt)")
@@ -256,21 +326,25 @@ def main() -> None:
         return
     train_set = load_images("fashion-mnist", "train")
     base, table = {"gan": (GAN_BASE, GAN_VARIANTS), "vae": (VAE_BASE, VAE_VARIANTS),
-                   "vqvae": (VQVAE_BASE, VQVAE_VARIANTS)}[args.family]
+                   "vqvae": (VQVAE_BASE, VQVAE_VARIANTS), "ldm": (LDM_BASE, LDM_VARIANTS)}[args.family]
     extra = {k: type(base[k])(v) for k, v in (kv.split("=") for kv in args.set)}
     for name in args.variants:
         cfg = copy.deepcopy(base) | table[name] | extra
         t0 = time.perf_counter()
         row = {"family": args.family, "variant": name, "cfg": cfg, "threads": torch.get_num_threads(),
                "cpu": cpu_name()}
-        if args.family in ("gan", "vqvae"):
+        if args.family in ("gan", "vqvae", "ldm"):
             if args.family == "gan":
                 sets, seconds = run_gan(train_set.images, cfg)
+            elif args.family == "ldm":
+                with tempfile.TemporaryDirectory() as folder:
+                    sets, seconds = run_ldm(train_set.images, train_set.labels, cfg, Path(folder))
             else:
                 with tempfile.TemporaryDirectory() as folder:
                     sets, seconds = run_vqvae(train_set.images, cfg, Path(folder))
-            if isinstance(seconds, dict):   # the VQ-VAE's two stages
-                seconds = seconds | {"train_seconds": round(sum(seconds.values()), 1)}
+            if isinstance(seconds, dict):   # the two stages of the VQ-VAE or the latent diffusion model
+                stages = seconds["tokenizer_seconds"] + seconds["prior_seconds"]
+                seconds = seconds | {"train_seconds": round(stages, 1)}
             else:
                 seconds = {"train_seconds": round(seconds, 1)}
             for key, samples in sets.items():

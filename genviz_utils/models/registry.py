@@ -22,13 +22,15 @@ from torch import nn
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..features import FMNISTClassifier
 from .ae import ConvAutoencoder
+from .diffusion import Denoiser, KLAutoencoder, MLPDenoiser
 from .gan import Discriminator, Generator
 from .vae import ConvVAE
 from .vq import VQVAE, TokenPrior
 from .vqgan import VQGAN
 
 MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (
-    ConvAutoencoder, ConvVAE, VQVAE, TokenPrior, Generator, Discriminator, VQGAN, FMNISTClassifier)}
+    ConvAutoencoder, ConvVAE, VQVAE, TokenPrior, Generator, Discriminator, VQGAN, FMNISTClassifier,
+    KLAutoencoder, Denoiser, MLPDenoiser)}
 
 
 def load_model(path: str | Path, name: str = "model", device: torch.device | str = "cpu", *,
@@ -57,9 +59,12 @@ def load_model(path: str | Path, name: str = "model", device: torch.device | str
     if name not in ckpt.get("state", {}):
         raise CheckpointError(f"{path} has a config but no weights for {name!r}; {fix}.")
     args = entry.get("args", {})
+    weights = ckpt["state"][name]
+    if entry.get("averaged"):     # an AveragedModel's state: the model's weights under "module.", and a counter
+        weights = {k.removeprefix("module."): v for k, v in weights.items() if k.startswith("module.")}
     try:
         model = cls(**args)
-        model.load_state_dict(ckpt["state"][name])
+        model.load_state_dict(weights)
     except (TypeError, ValueError, RuntimeError) as exc:   # arguments the class no longer takes, weights that differ
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"{path}: {name!r} does not rebuild as {cls.__name__}({args}) ({first}); "
