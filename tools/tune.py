@@ -233,6 +233,7 @@ def run_vqvae(x_train: torch.Tensor, cfg: dict, folder: Path) -> tuple[dict[str,
 LDM_BASE = dict(ae_steps=1_000, disc_start=600, kl_weight=1e-4, ae_lr=2e-3, latent=4, denoiser="mlp", hidden=256,
                 depth=4, steps=4_000, lr=2e-3, batch=256, schedule="cosine", ema=0.995, p_uncond=0.1,
                 ddim_steps=25, clip=3.0, ws="0,1,2,3", precision="auto")
+# the variants with rows in tools/tuning/ldm.jsonl: base, ae600, conv64, ae600_s2000, ae600_fp32, ae600_h128_s8000
 LDM_VARIANTS = {
     "base": {},
     "linear": dict(schedule="linear"),
@@ -255,7 +256,8 @@ LDM_VARIANTS = {
 def run_ldm(x_train: torch.Tensor, y_train: torch.Tensor, cfg: dict, folder: Path
             ) -> tuple[dict[str, torch.Tensor], dict]:
     """Chapter 7's two stages with ``cfg``: 2,000 decoded posterior means of training images (``recon``) and 2,000
-    DDIM samples (classes 0..9 in turn) per guidance scale w in ``cfg["ws"]``; the seconds of each stage."""
+    DDIM samples (classes 0..9 in turn) per guidance scale w in ``cfg["ws"]``; the seconds of each stage, under the
+    VQ-VAE's keys (``tokenizer_seconds``: the autoencoder; ``prior_seconds``: the denoiser) and of each sampling."""
     from genviz_utils.features import perceptual_network
     from genviz_utils.models.diffusion import (
         Denoiser,

@@ -28,7 +28,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ..training import train
 from .ae import check_images
 from .gan import Discriminator, d_hinge_loss
 from .vq import ResBlock
@@ -220,6 +222,22 @@ def ddpm_sample(model: EpsModel, shape: tuple[int, ...], sched: Schedule, *, y: 
 # 5. The denoiser
 
 
+def check_denoiser_input(x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, channels: int, size: int) -> None:
+    """Raise a ValueError that names the expected shapes unless x is (B, channels, size, size) and t, y are (B,)."""
+    want = (channels, size, size)
+    if x.ndim != 4 or tuple(x.shape[1:]) != want:
+        raise ValueError(f"expected x_t of shape (B, {', '.join(map(str, want))}), got {tuple(x.shape)}.")
+    if t.shape != x.shape[:1] or y.shape != x.shape[:1]:
+        raise ValueError(f"t and y need shape (B,) = ({x.shape[0]},), got {tuple(t.shape)}, {tuple(y.shape)}.")
+
+
+def zero_init(layer: nn.Module) -> nn.Module:
+    """Set a layer's weight and bias to 0 (a denoiser's last layer: it starts by predicting eps = 0)."""
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
     """Sinusoidal embedding of integer steps: (B,) -> (B, dim) (the transformer's position code, for t)."""
     half = dim // 2
@@ -286,17 +304,11 @@ class Denoiser(nn.Module):
                 c = w
             if i > 0:
                 self.upsample.append(nn.ConvTranspose2d(c, c, 4, stride=2, padding=1))
-        self.out = nn.Sequential(nn.GroupNorm(8, c), nn.SiLU(), nn.Conv2d(c, channels, 3, padding=1))
-        nn.init.zeros_(self.out[-1].weight)                                  # starts by predicting eps = 0
-        nn.init.zeros_(self.out[-1].bias)
+        self.out = nn.Sequential(nn.GroupNorm(8, c), nn.SiLU(), zero_init(nn.Conv2d(c, channels, 3, padding=1)))
         self._widths, self._blocks = widths, blocks
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        want = (self.channels, self.size, self.size)
-        if x.ndim != 4 or tuple(x.shape[1:]) != want:
-            raise ValueError(f"expected x_t of shape (B, {', '.join(map(str, want))}), got {tuple(x.shape)}.")
-        if t.shape != x.shape[:1] or y.shape != x.shape[:1]:
-            raise ValueError(f"t and y need shape (B,) = ({x.shape[0]},), got {tuple(t.shape)}, {tuple(y.shape)}.")
+        check_denoiser_input(x, t, y, self.channels, self.size)
         emb = self.time_mlp(timestep_embedding(t, self._widths[0])) + self.label_emb(y)
         h = self.inp(x)
         hs, blocks = [h], iter(self.down)
@@ -341,16 +353,10 @@ class MLPDenoiser(nn.Module):
         self.blocks = nn.ModuleList([nn.Sequential(                          # (B, hidden) -> (B, hidden)
             nn.LayerNorm(hidden), nn.Linear(hidden, 2 * hidden), nn.SiLU(), nn.Linear(2 * hidden, hidden))
             for _ in range(depth)])
-        self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, dim))   # (B, C*H*W)
-        nn.init.zeros_(self.out[-1].weight)
-        nn.init.zeros_(self.out[-1].bias)
+        self.out = nn.Sequential(nn.LayerNorm(hidden), zero_init(nn.Linear(hidden, dim)))   # (B, C*H*W)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        want = (self.channels, self.size, self.size)
-        if x.ndim != 4 or tuple(x.shape[1:]) != want:
-            raise ValueError(f"expected x_t of shape (B, {', '.join(map(str, want))}), got {tuple(x.shape)}.")
-        if t.shape != x.shape[:1] or y.shape != x.shape[:1]:
-            raise ValueError(f"t and y need shape (B,) = ({x.shape[0]},), got {tuple(t.shape)}, {tuple(y.shape)}.")
+        check_denoiser_input(x, t, y, self.channels, self.size)
         e = F.silu(self.time_mlp(timestep_embedding(t, self.hidden)) + self.label_emb(y))
         h = self.inp(x.flatten(1))
         for proj, block in zip(self.emb_proj, self.blocks, strict=True):
@@ -460,7 +466,6 @@ def train_klae(x_train: torch.Tensor, path: Path, net: nn.Module | None, *, step
     """Train a :class:`KLAutoencoder` on images (N, 1, 28, 28): ``disc_start`` steps without the critic, then the
     rest with it (one checkpoint at ``path``, two calls of :func:`~genviz_utils.training.train`). Adam with
     betas (0.5, 0.9) for both players, as chapter 5. Returns the model in eval mode."""
-    from ..training import train
     model = KLAutoencoder(latent_channels, width).to(x_train.device)
     ae_params = [p for n, p in model.named_parameters() if not n.startswith("disc.")]
     opt_g = torch.optim.Adam(ae_params, lr, betas=(0.5, 0.9))
@@ -479,9 +484,6 @@ def train_denoiser(model: nn.Module, z: torch.Tensor, y: torch.Tensor, sched: Sc
     """Train eps_theta on scaled latents z (N, C, H, W) with labels y (N,): :func:`eps_loss` with label dropout,
     AdamW with a one-cycle schedule, an exponential moving average of the weights (returned, in eval mode; in the
     checkpoint as ``"ema"``: ``load_model(path, "ema")`` rebuilds it)."""
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-    from ..training import train
     opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=0.0)
     cycle = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
