@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-MODELS = ("ae", "vae", "vqvae", "gan", "vqgan")
+MODELS = ("ae", "vae", "vqvae", "gan", "vqgan", "ldm")
 _KEYS_FIRST = ("fid", "train_seconds", "recon_mse")
 
 
