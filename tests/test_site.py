@@ -135,7 +135,8 @@ def test_widget_manager_uses_mathjax_3():
 
 
 # The chapters' explorers that compute in the browser (genviz_utils.live), by page: what each page must hold.
-LIVE = {"01_autoencoder": 2, "02_vae": 3, "03_vqvae": 1, "04_gan": 4, "05_vqgan": 1, "06_comparing_models": 1}
+LIVE = {"01_autoencoder": 2, "02_vae": 3, "03_vqvae": 1, "04_gan": 4, "05_vqgan": 1, "06_comparing_models": 1,
+        "07_latent_diffusion": 1}
 LIVE_PAYLOAD_LIMIT = 1_500_000     # bytes of live explorers (weights and code) per chapter page
 
 

@@ -8,6 +8,8 @@ website, in Jupyter and in Colab alike, with no kernel.
 - :func:`live_tokens` -- a token map to edit cell by cell, decoded by one or more token decoders, and the token
   prior's sampling with temperature and top-k, token by token (chapters 3 and 5).
 - :func:`live_gan_lab` -- GAN Lab on chapter 4's ring: G and D train in the browser, with D's decision map.
+- :func:`~genviz_utils.live.diffusion.live_denoising` -- chapter 7's DDIM sampler with guidance, step by step
+  (in :mod:`genviz_utils.live.diffusion`, with the rounding of its weights).
 
 ``export`` turns a course model into the runtime's network; ``page`` makes the page element.
 """

@@ -3,7 +3,7 @@
 // on one tensor (a Float32Array and its shape) with named float32 weights in PyTorch's layouts; the token prior
 // has its own small runner with a key/value cache. Every op is checked against PyTorch (tests/test_live.py).
 (function () {
-  const VERSION = 3;
+  const VERSION = 4;
   if (window.genvizLive && window.genvizLive.version >= VERSION) return;  // one copy per page is enough
 
   // Weights arrive as base85 text (Python's base64.b85encode of little-endian float32 bytes: 5 characters per 4
@@ -12,14 +12,25 @@
   const B85 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~";
   const B85_VALUE = new Uint8Array(128);
   for (let i = 0; i < B85.length; i++) B85_VALUE[B85.charCodeAt(i)] = i;
-  function f32(text) {
+  function bytes(text) {
     const groups = text.length / 5, view = new DataView(new ArrayBuffer(4 * groups));
     for (let g = 0; g < groups; g++) {
       let v = 0;
       for (let j = 0; j < 5; j++) v = v * 85 + B85_VALUE[text.charCodeAt(5 * g + j)];
       view.setUint32(4 * g, v, false);            // b85 reads each 4 bytes as a big-endian number
     }
-    return new Float32Array(view.buffer);
+    return new Uint8Array(view.buffer);
+  }
+  const f32 = (text) => new Float32Array(bytes(text).buffer);
+  // A rounded weight (export.b85_quantized): n codes of 4 or 8 bits, each times its group's float32 scale. The
+  // product of a small integer and a float32, rounded to float32 on storing, is what PyTorch's float32 product is.
+  function dequantize(e) {
+    const codes = bytes(e.codes), scales = f32(e.scales), out = new Float32Array(e.n), zero = 2 ** (e.bits - 1);
+    for (let i = 0; i < e.n; i++) {
+      const u = e.bits === 8 ? codes[i] : (codes[i >> 1] >> (4 * (i & 1))) & 15;
+      out[i] = (u - zero) * scales[Math.floor(i / e.group)];
+    }
+    return out;
   }
 
   // erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): exact GELU, as nn.GELU() computes it.
@@ -168,7 +179,7 @@
 
   function weights(spec) {
     const P = {};
-    for (const [name, text] of Object.entries(spec.weights)) P[name] = f32(text);
+    for (const [name, w] of Object.entries(spec.weights)) P[name] = typeof w === "string" ? f32(w) : dequantize(w);
     return P;
   }
 
@@ -294,7 +305,7 @@
 
   const old = window.genvizLive || {};
   window.genvizLive = {
-    version: VERSION, makeNet, makePrior, rng, probs, draw, paint,
+    version: VERSION, makeNet, makePrior, rng, probs, draw, paint, weights, linear, layerNorm, f32, selfCheck, ACT,
     nets: old.nets || {},      // element id -> its network, for the tests
     shown: old.shown || {},    // element id -> performance.now() at its first image
     started: old.started || {},   // element id -> performance.now() when its script began

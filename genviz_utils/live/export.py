@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..models.ae import ConvAutoencoder, ConvDecoder
+from ..models.diffusion import KLAutoencoder
 from ..models.gan import Generator
 from ..models.vae import ConvVAE
 from ..models.vq import VQVAE, ResBlock, TokenPrior
@@ -27,6 +28,69 @@ def b85(t: torch.Tensor) -> str:
     """A tensor's values as base85 text of little-endian float32 bytes (what ``engine.js`` reads), in PyTorch's
     layout. Base85 is 6 % smaller than base64, which keeps a page with two decoders and a prior under budget."""
     return base64.b85encode(t.detach().cpu().float().contiguous().numpy().astype("<f4").tobytes()).decode("ascii")
+
+
+def quantize(w: torch.Tensor, bits: int, group: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Round ``w`` to ``bits``-bit integers, a float32 scale per run of ``group`` values (in PyTorch's layout):
+    codes q in [-(2^(bits-1) - 1), 2^(bits-1) - 1] (n,) int8 and scales max|w| / (2^(bits-1) - 1) (groups,).
+    The rounded weight is ``dequantize(q, scales, group)``."""
+    if not 2 <= bits <= 8:
+        raise ValueError(f"bits must be between 2 and 8, got {bits}.")
+    flat = w.detach().float().cpu().flatten()
+    qmax = 2 ** (bits - 1) - 1
+    pad = -len(flat) % group
+    groups = torch.cat([flat, flat.new_zeros(pad)]).view(-1, group)
+    scales = groups.abs().amax(1) / qmax
+    scales = torch.where(scales > 0, scales, torch.ones_like(scales))             # an all-zero group: any scale
+    q = (groups / scales[:, None]).round().clamp(-qmax, qmax).flatten()[:len(flat)]
+    return q.to(torch.int8), scales
+
+
+def dequantize(q: torch.Tensor, scales: torch.Tensor, group: int) -> torch.Tensor:
+    """The float32 values (n,) of codes ``q`` (n,) and their group's scale, as ``engine.js`` computes them."""
+    return q.float() * scales.repeat_interleave(group)[:len(q)]
+
+
+def b85_quantized(q: torch.Tensor, scales: torch.Tensor, bits: int, group: int) -> dict:
+    """Codes and scales as the runtime reads them: codes + 2^(bits-1) as bytes (two 4-bit codes a byte, the first
+    in the low half), zero-padded to a multiple of 4 bytes, base85; scales as :func:`b85`."""
+    if bits not in (4, 8):
+        raise ValueError(f"the page unpacks 4- or 8-bit codes, got {bits} bits.")
+    u = (q.to(torch.int16) + 2 ** (bits - 1)).to(torch.uint8)
+    if bits == 4:
+        u = torch.cat([u, u.new_zeros(len(u) % 2)]).view(-1, 2)
+        u = u[:, 0] | (u[:, 1] << 4)
+    raw = u.numpy().tobytes()
+    raw += bytes(-len(raw) % 4)
+    return {"codes": base64.b85encode(raw).decode("ascii"), "scales": b85(scales), "bits": bits, "group": group,
+            "n": len(q)}
+
+
+def round_weights(model: nn.Module, bits: int, group: int = 64, min_numel: int = 1024, *, pack: bool = True
+                  ) -> tuple[nn.Module, dict[str, dict]]:
+    """A copy of ``model`` whose weight matrices and kernels of at least ``min_numel`` values are rounded as
+    :func:`quantize` rounds them, and those weights encoded for the page (name -> :func:`b85_quantized`). The copy
+    is what the page computes, so a check of the page against it is exact, and its samples show what the rounding
+    costs. Biases, norms and embeddings stay float32. Spectral norm (a parametrised weight) is not handled: round
+    a decoder, not a critic."""
+    if not hasattr(model, "config"):
+        raise TypeError(f"round_weights rebuilds a course model from its config; {type(model).__name__} has none.")
+    # rebuilt from its config and state_dict rather than deep-copied: a model fresh from training may hold
+    # tensors with autograd history (the critic's spectral norm), which deepcopy refuses
+    page_model = type(model)(**model.config)
+    page_model.load_state_dict(model.state_dict())
+    page_model = page_model.float().cpu().eval()
+    if isinstance(page_model, KLAutoencoder):
+        page_model.disc = nn.Identity()                     # the page decodes; its critic is not rounded
+    packed = {}
+    with torch.no_grad():
+        for name, m in page_model.named_modules():
+            if isinstance(m, nn.Linear | nn.Conv2d | nn.ConvTranspose2d) and m.weight.numel() >= min_numel:
+                q, scales = quantize(m.weight, bits, group)
+                m.weight.copy_(dequantize(q, scales, group).view_as(m.weight))
+                if pack:                                    # False: only the rounded copy (any bits, no page)
+                    packed[f"{name}.weight"] = b85_quantized(q, scales, bits, group)
+    return page_model, packed
 
 
 class _Builder:
@@ -110,6 +174,12 @@ def _decoder_ops(b: _Builder, model: nn.Module) -> tuple[int, str]:
         b.module(model.net, "net")
         b.ops.append({"op": "affine", "scale": 0.5, "shift": 0.5})                 # tanh's [-1, 1] -> [0, 1]
         return model.z_dim, "latent"
+    if isinstance(model, KLAutoencoder):
+        c = model.latent_channels
+        b.ops.append({"op": "unflatten", "shape": [c, 7, 7]})                      # as decode's input
+        b.module(model.decoder_logits, "decoder_logits")
+        b.ops.append({"op": "act", "fn": "sigmoid"})
+        return c * 49, "latent"
     if isinstance(model, VQGAN):
         model = model.vq
     if isinstance(model, VQVAE):
@@ -119,8 +189,8 @@ def _decoder_ops(b: _Builder, model: nn.Module) -> tuple[int, str]:
         b.module(model.decoder_logits, "decoder_logits")
         b.ops.append({"op": "act", "fn": "sigmoid"})
         return 49, "tokens"
-    raise TypeError("the browser runtime decodes a ConvAutoencoder, ConvVAE, ConvDecoder, GAN Generator, VQVAE or "
-                    f"VQGAN, got {type(model).__name__}.")
+    raise TypeError("the browser runtime decodes a ConvAutoencoder, ConvVAE, ConvDecoder, GAN Generator, VQVAE, "
+                    f"VQGAN or KLAutoencoder, got {type(model).__name__}.")
 
 
 def decoder_kind(model: nn.Module) -> tuple[int, str]:
@@ -138,6 +208,8 @@ def reference(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         fn = lambda z: torch.sigmoid(model(z))  # noqa: E731
     elif isinstance(model, Generator):
         fn = lambda z: (model(z) + 1) / 2  # noqa: E731
+    elif isinstance(model, KLAutoencoder):
+        fn = lambda z: model.decode(z.view(len(z), model.latent_channels, 7, 7))  # noqa: E731
     else:
         fn = lambda t: model.decode_tokens(t.long().view(-1, 7, 7))  # noqa: E731
 

@@ -238,10 +238,15 @@ def zero_init(layer: nn.Module) -> nn.Module:
     return layer
 
 
+def timestep_freqs(dim: int, max_period: float = 10_000.0, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The dim // 2 frequencies of :func:`timestep_embedding`, from 1 down to about 1 / max_period (float32)."""
+    half = dim // 2
+    return torch.exp(-math.log(max_period) * torch.arange(half, device=device) / half)
+
+
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
     """Sinusoidal embedding of integer steps: (B,) -> (B, dim) (the transformer's position code, for t)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
+    freqs = timestep_freqs(dim, max_period, t.device)
     args = t.float()[:, None] * freqs[None]
     emb = torch.cat([args.cos(), args.sin()], 1)
     return F.pad(emb, (0, dim % 2))                     # an odd dim: one zero column
