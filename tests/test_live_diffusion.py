@@ -80,8 +80,8 @@ def test_javascript_denoiser_sampler_and_decoder_match_pytorch(page):
     uid = _load(page, den, ae, label=3, w=2.5, steps=5)
     checks = page.evaluate(f"window.genvizLive.nets['{uid}'].decoders.map((n) => n.checkError)")
     assert len(checks) == 3 and all(e < 1e-4 for e in checks), checks
-    # A second input, computed here: guided DDIM from the page's own noise for seed 7, 10 steps, w = 0 (one call)
-    (pden, _), (pae, _) = page_models(den, ae)
+    # A second input, computed here: DDIM from the page's own noise for seed 7, 5 steps, w = 0 (one call)
+    (pden, _), _ = page_models(den, ae)
     z = torch.tensor(page.evaluate("Array.from(window.genvizLive.gaussian(7, 196))")).view(1, 4, 7, 7)
     times, sched, x = [999, 750, 500, 250, 0], Schedule(1000), z.clone()
     js = torch.tensor(page.evaluate(f"""(times) => {{ const G = window.genvizLive, n = G.nets['{uid}'].decoders;

@@ -2,9 +2,10 @@
 chapter's own denoiser and decoder (``diffusion.js`` on top of ``engine.js``).
 
 The trained weights are rounded to fit the page (:func:`~genviz_utils.live.export.round_weights`): the
-denoiser's matrices to 4 bits and the decoder's kernels to 8, a float32 scale per 64 values. The page then
-computes exactly what those rounded copies compute in PyTorch, which it checks when it loads; what the rounding costs in
-sample quality is measured in the chapter, on the copies that :func:`page_models` returns.
+denoiser's matrices to 4 bits and the decoder's larger kernels to 8, a float32 scale per 64 values. The page's
+weights are then exactly those of the rounded copies that :func:`page_models` returns, so its load-time checks
+against them (to 1e-4) test the runtime alone; what the rounding costs in sample quality is measured in the chapter,
+on those copies.
 """
 
 from __future__ import annotations
