@@ -14,8 +14,8 @@ Modules, one concern each:
 - ``vq_widgets``  -- figures and explorers of token maps (codebook, code patches, token editor).
 - ``live/``       -- explorers that run in the reader's browser (export to ``engine.js``, page templates).
 - ``features``    -- the Fashion-MNIST classifier whose features the metrics use (and chapter 5's perceptual net).
-- ``metrics``     -- FD, precision and recall, likelihood and reconstruction metrics of chapter 6.
-- ``model_zoo``   -- chapters 1-5's models for chapter 6, or short stand-ins when a chapter has not run.
+- ``metrics``     -- FD, precision and recall, likelihood and reconstruction metrics of chapter 7.
+- ``model_zoo``   -- chapters 1-6's models for chapter 7, or short stand-ins when a chapter has not run.
 - ``teaser``      -- the sample grids that the landing page shows.
 - ``results``     -- measured numbers written for the book's status page.
 - ``report``      -- the status page's tables, made from the results (``python -m genviz_utils.report``).

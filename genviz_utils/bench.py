@@ -316,7 +316,7 @@ def run(models: tuple[str, ...] = ("ae", "vae", "vqvae", "gan"), batch_size: int
 
 
 def print_headline(metrics: Path) -> None:
-    """The course's headline figure, sample quality against training seconds (chapter 6's FD at and area under its
+    """The course's headline figure, sample quality against training seconds (chapter 7's FD at and area under its
     curves, gathered by :func:`genviz_utils.report.headline`), as the last ``make book`` measured it: printed, not
     measured again."""
     head = json.loads(metrics.read_text()).get("headline") if metrics.exists() else None

@@ -1,4 +1,4 @@
-"""Chapter 7's kernel explorer: watch a latent denoise under DDIM, with its class, guidance scale, seed and number of
+"""Chapter 6's kernel explorer: watch a latent denoise under DDIM, with its class, guidance scale, seed and number of
 steps on sliders. Like every explorer of :mod:`genviz_utils.widgets` it first draws a static figure, and leaves its
 sliders out where no kernel answers them (``GENVIZ_FOR_WEBSITE``)."""
 

@@ -39,7 +39,7 @@ from .training import fast_layout, train
 
 FEATURE_NAME = "FD-FMNIST-CNN"
 FEATURE_DIM = 64
-PR_LAYER = "conv3"                  # the layer precision and recall use (1024 numbers; see chapter 6)
+PR_LAYER = "conv3"                  # the layer precision and recall use (1024 numbers; see chapter 7)
 LAYERS = ("conv1", "conv2", "conv3", "fc")
 _FILE = "fmnist_cnn_v2"          # bump the version when the architecture or recipe changes
 _loaded: dict[tuple[str, str], FMNISTClassifier] = {}
@@ -203,8 +203,9 @@ def extractor_info(steps: int = DEFAULT_STEPS, *, augment: bool = False, seed: i
 
 
 # Chapter 5's perceptual network (the VQ-GAN's "coach"): a second classifier, trained with random shifts and another
-# seed than the metric network (seed 0, no shifts) that grades the models in chapter 6. The one place for its
-# settings: chapter 5, chapter 6 and the VQ-GAN stand-in of ``model_zoo`` use these.
+# seed than the metric network (seed 0, no shifts) that grades the models in chapter 7. The one place for its
+# settings: chapters 5, 6 and 7 and the VQ-GAN and latent diffusion stand-ins of ``model_zoo`` use these (it coaches
+# the VQ-GAN's decoder and the latent diffusion model's autoencoder).
 PERCEPTUAL_SEED = 1
 
 

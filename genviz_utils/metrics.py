@@ -1,4 +1,4 @@
-"""Metrics that compare generative models (chapter 6).
+"""Metrics that compare generative models (chapter 7).
 
 Read top to bottom:
 

@@ -1,8 +1,8 @@
-"""Load the models that chapters 1-5 saved, or train a short stand-in when a chapter's checkpoint is absent.
+"""Load the models that chapters 1-6 saved, or train a short stand-in when a chapter's checkpoint is absent.
 
-The comparison chapter (6) must also run on its own (e.g. on Colab). Each loader (:func:`load_ae`, :func:`load_vae`,
-:func:`load_vqvae`, :func:`load_gan`, :func:`load_vqgan`) looks for the chapter's checkpoint(s) in ``ckpt_dir`` and
-rebuilds the model with :func:`genviz_utils.models.registry.load_model`, from the config that
+The comparison chapter (7) must also run on its own (e.g. on Colab). Each loader (:func:`load_ae`, :func:`load_vae`,
+:func:`load_vqvae`, :func:`load_gan`, :func:`load_vqgan`, :func:`load_ldm`) looks for the chapter's checkpoint(s) in
+``ckpt_dir`` and rebuilds the model with :func:`genviz_utils.models.registry.load_model`, from the config that
 :func:`genviz_utils.training.train` stored in the file. Only when the chapter's files are absent does it train the
 chapter's reference model for ``steps`` steps with the chapter's recipe, into ``<name>_quick_v3.pt`` (the version
 goes up whenever a stand-in's recipe or checkpoint format changes, so an old file is never reused), never into the
@@ -34,6 +34,16 @@ from torch import nn
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .features import PERCEPTUAL_SEED, perceptual_network, perceptual_steps  # noqa: F401  (re-exported)
 from .models.ae import ConvAutoencoder
+from .models.diffusion import (
+    Denoiser,
+    KLAutoencoder,
+    MLPDenoiser,
+    Schedule,
+    ddim_sample,
+    encode_all,
+    train_denoiser,
+    train_klae,
+)
 from .models.gan import DCGAN_BETAS, DCGAN_LR_D, DCGAN_LR_G, Discriminator, Generator, dcgan_optimizers, dcgan_step
 from .models.registry import load_model
 from .models.vae import VAE_LR, ConvVAE, neg_elbo
@@ -52,9 +62,12 @@ class Loaded:
     model: nn.Module
     train_seconds: float
     source: str                       # "chapter N" or "quick stand-in (chapter N not run)"
-    prior: TokenPrior | None = None   # the token prior of the VQ-VAE or VQ-GAN
-    path: Path | None = None          # the checkpoint file the model was rebuilt from (VQ models only)
-    # copies of the weights kept along the training (the prior's, for the VQ-VAE and the VQ-GAN), their seconds
+    # the second stage, a generative model of the codes: the token prior of the VQ-VAE or VQ-GAN, the latent
+    # diffusion model's denoiser (its moving average)
+    prior: nn.Module | None = None
+    path: Path | None = None          # the checkpoint file the model was rebuilt from (VQ models and the LDM)
+    # copies of the weights kept along the training (the prior's, for the VQ-VAE and the VQ-GAN; the denoiser's,
+    # for the LDM), their seconds
     # counted from the start of the whole model's training; ``milestone_name`` is their entry in the files
     milestones: list[Milestone] = field(default_factory=list)
     milestone_name: str = "model"
@@ -62,6 +75,7 @@ class Loaded:
     # besides), None when a checkpoint predates the batch size in checkpoints
     images_seen: int | None = None
     base_path: Path | None = None     # the VQ-GAN's: the VQ-VAE checkpoint chapter 5 fine-tuned (its marker's)
+    latent_scale: float | None = None  # the latent diffusion model's: latents are multiplied by it for the denoiser
 
 
 def checkpoint_seconds(path: Path) -> float:
@@ -97,7 +111,8 @@ def _chapter_ran(chapter: int, *paths: Path) -> bool:
                           f"delete {there} so that a short stand-in is trained instead.")
 
 
-def _from_chapter(chapter: int, path: Path, expect: type[nn.Module], device: torch.device | str,
+def _from_chapter(chapter: int, path: Path, expect: type[nn.Module] | tuple[type[nn.Module], ...],
+                  device: torch.device | str,
                   name: str = "model") -> nn.Module:
     """Chapter ``chapter``'s model ``name`` rebuilt from ``path``, or a CheckpointError that says what to do."""
     fix = (f"delete {path} and rerun chapter {chapter} (or only delete it: this chapter then trains a short "
@@ -155,7 +170,7 @@ def train_chapter3_prior(tokens: torch.Tensor, num_codes: int, steps: int, batch
     """Chapter 3's prior recipe on ``tokens`` (N, 7, 7), checkpointed at ``path`` with its milestones: seed 0,
     ``TokenPrior(num_codes)`` (2 layers, width 64, 4 heads), AdamW (weight decay 0.01) with a one-cycle schedule
     peaking at ``lr`` (10 % warm-up), ``steps`` steps of ``batch_size`` maps, in float32. Chapter 5 trains both its
-    priors with it, chapter 6 the continued VQ-VAE's; ``tools/tune.py`` varies ``n_layer`` and ``n_embd``. Returns the
+    priors with it, chapter 7 the continued VQ-VAE's; ``tools/tune.py`` varies ``n_layer`` and ``n_embd``. Returns the
     prior (eval mode) and its loss history.
 
     A checkpoint at ``path`` trained with another budget (:func:`chapter3_prior_recipe`; an earlier version's, say)
@@ -357,6 +372,74 @@ def load_vqgan(ckpt_dir: Path, x_train: torch.Tensor, vqvae: VQVAE, steps: int, 
                   path=path, base_path=vqvae_path)
 
 
+# ----- chapter 6's latent diffusion model ------------------------------------------------------------------------
+
+# Chapter 6's recipe and sampler, for its stand-in and its samples: the KL term's weight, the schedule, the MLP
+# denoiser's size, DDIM steps, the guidance scale and the clamp of x0_hat (its KL_WEIGHT, sched, HIDDEN, DEPTH,
+# DDIM_STEPS, GUIDANCE, clip)
+LDM_KL_WEIGHT = 1e-4
+LDM_SCHEDULE = Schedule(1000, "cosine")
+LDM_DENOISER = dict(channels=4, size=7, hidden=256, depth=4)
+LDM_SAMPLER = dict(steps=25, w=2.0, clip=3.0)
+
+
+LDM_SCALE_FILE = "ldm_scale.txt"      # chapter 6 writes its scale factor next to ``ldm.pt``; chapter 7 reads it
+
+
+def latent_scale(ae: KLAutoencoder, x_train: torch.Tensor) -> float:
+    """1 / the standard deviation of the posterior means of ``x_train`` (N, 1, 28, 28): chapter 6's scale factor."""
+    return 1 / float(encode_all(ae, x_train).std())
+
+
+def save_latent_scale(ckpt_dir: Path, scale: float) -> None:
+    """Write the factor that the denoiser's latents were scaled by (atomically), for :func:`load_ldm` to read."""
+    tmp = ckpt_dir / f"{LDM_SCALE_FILE}.tmp"
+    tmp.write_text(repr(float(scale)))
+    tmp.replace(ckpt_dir / LDM_SCALE_FILE)
+
+
+def load_ldm(ckpt_dir: Path, x_train: torch.Tensor, y_train: torch.Tensor, ae_steps: int, denoiser_steps: int,
+             device: torch.device | str, *, perceptual_net: nn.Module | None = None) -> Loaded:
+    """Chapter 6's latent diffusion model: the KL autoencoder (``ldm_autoencoder.pt``) in ``model``, the moving
+    average of its denoiser (``ldm.pt``, state ``"ema"``) in ``prior``, the scale of the latents read from
+    ``LDM_SCALE_FILE``, which chapter 6 writes (computed from ``x_train`` as chapter 6 computes it when the file is
+    missing: the same number when both hold the 60,000 training images).
+
+    ``train_seconds`` adds both stages; the milestones are the denoiser's, after the autoencoder's seconds. The
+    stand-in trains chapter 6's recipe shortly: the autoencoder for ``ae_steps`` (the critic on for the last third,
+    as in chapter 6's book profile; chapter 5's perceptual network as the coach, or ``perceptual_net``), then the
+    denoiser for ``denoiser_steps`` on the scaled latents of ``x_train`` with labels ``y_train`` (N,).
+    """
+    path, prior_path = ckpt_dir / "ldm_autoencoder.pt", ckpt_dir / "ldm.pt"
+    if _chapter_ran(6, path, prior_path):
+        model = _from_chapter(6, path, KLAutoencoder, device)
+        prior = _from_chapter(6, prior_path, (MLPDenoiser, Denoiser), device, name="ema")
+        source = "chapter 6"
+        scale_file = ckpt_dir / LDM_SCALE_FILE
+        scale = float(scale_file.read_text()) if scale_file.exists() else latent_scale(model, x_train)
+    else:
+        path, prior_path = _stand_in(ckpt_dir, "ldm_autoencoder"), _stand_in(ckpt_dir, "ldm")
+        recipe = f"KL-AE {ae_steps} steps, kl {LDM_KL_WEIGHT}; MLP {LDM_DENOISER}, {denoiser_steps} steps"
+        drop_stale(ckpt_dir, f"ldm_{STAND_IN}_recipe.txt", recipe, (path.stem, prior_path.stem))
+        net = perceptual_network(device) if perceptual_net is None else perceptual_net
+        if not path.exists():                      # a new autoencoder: the denoiser of an earlier one is not its own
+            prior_path.unlink(missing_ok=True)
+        torch.manual_seed(0)
+        model = train_klae(x_train, path, net, steps=ae_steps, disc_start=2 * ae_steps // 3,
+                           kl_weight=LDM_KL_WEIGHT)
+        torch.manual_seed(0)
+        z = encode_all(model, x_train)
+        scale = 1 / float(z.std())                 # latent_scale's factor, without encoding twice
+        train_denoiser(MLPDenoiser(**LDM_DENOISER).to(x_train.device), z * scale, y_train.to(x_train.device),
+                       LDM_SCHEDULE, prior_path, steps=denoiser_steps, milestones=milestone_steps(denoiser_steps))
+        model, prior = load_model(path, device=device), load_model(prior_path, "ema", device)
+        source = "quick stand-in (chapter 6 not run)"
+    seconds = checkpoint_seconds(path)
+    return Loaded(model, seconds + checkpoint_seconds(prior_path), source, prior=prior,
+                  milestones=_milestones_after(prior_path, seconds), milestone_name="ema",
+                  images_seen=checkpoint_images(path), path=path, latent_scale=scale)
+
+
 # ----- chapter 5's starting point: chapter 3's VQ-VAE -------------------------------------------------------------
 
 # chapter 5's checkpoints that start from its base VQ-VAE; "vqgan_vqvae_prior" is the prior chapter 5 trains on the
@@ -444,6 +527,21 @@ def sample_gan(G: Generator, n: int, temperature: float = 1.0) -> torch.Tensor:
     """G(z), z ~ N(0, t^2 I), mapped from [-1, 1] to [0, 1]."""
     dev = next(G.parameters()).device
     return (G(temperature * torch.randn(n, G.z_dim, device=dev)) + 1) / 2
+
+
+@torch.no_grad()
+def sample_ldm(ae: KLAutoencoder, denoiser: nn.Module, scale: float, n: int, *,
+               generator: torch.Generator | None = None, steps: int = LDM_SAMPLER["steps"],
+               w: float = LDM_SAMPLER["w"]) -> torch.Tensor:
+    """Chapter 6's sampler: DDIM with guidance ``w`` from z_T ~ N(0, I) in the scaled latent, unscaled and decoded.
+    Each sample's class is drawn uniformly from the 10 (Fashion-MNIST's training split has 6,000 of each): at w = 1
+    the class-conditional model is sampled as p(y) p(x | y), like the models that know no classes; at w > 1 each
+    class is sharpened towards p(x | y) p(y | x)^(w - 1)."""
+    dev = next(denoiser.parameters()).device
+    y = torch.randint(0, denoiser.num_classes, (n,), generator=generator).to(dev)
+    lat = ddim_sample(denoiser, (n, ae.latent_channels, 7, 7), LDM_SCHEDULE, steps, y=y, w=w,
+                      null=denoiser.num_classes, clip=LDM_SAMPLER["clip"], generator=generator, device=dev)
+    return ae.decode(lat / scale)
 
 
 @torch.no_grad()

@@ -4,14 +4,14 @@ table for the book's status page. Run by ``make book`` after the notebooks have 
     python -m genviz_utils.report --results _build/results --json _build/metrics.json \
         --markdown book/_generated/metrics.md [--bench _build/bench/bench.json] [--live _build/bench/live.json]
 
-Chapter 6 records, for every model, its Fréchet distance along its training (``fid_curve``: [seconds, FD] pairs, with
+Chapter 7 records, for every model, its Fréchet distance along its training (``fid_curve``: [seconds, FD] pairs, with
 ``fid_curve_ci``) and two summaries of it, ``fid_at_<T>s`` and ``fid_auc_<T>s`` (the FD at, and the area under the
 curve up to, T seconds of training). :func:`headline` gathers these into ``metrics.json["headline"]``, the status page
 gets their table and, with ``--markdown`` in ``book/_generated``, a figure of the curves (``fid_curve.png``).
 
 With ``--bench`` and ``--live`` (the outputs of ``make bench``), and when those files exist, the page also gets the
 training throughput table and the live explorers' payload and latency (which metrics.json then carries as
-``live``). :func:`comparison_table` formats chapter 6's table of its own measurements, in the notebook.
+``live``). :func:`comparison_table` formats chapter 7's table of its own measurements, in the notebook.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ _KEYS_FIRST = ("fid", "train_seconds", "recon_mse")
 def collect(results: Path) -> dict[str, Any]:
     """``{"profile", "device", "models": {name: metrics}}`` from ``<results>/<name>.json`` files.
 
-    ``scoreboard.json`` (written by chapter 6) is not a model: its numbers per model replace the same keys
+    ``scoreboard.json`` (written by chapter 7) is not a model: its numbers per model replace the same keys
     recorded by the model's own chapter, so that the scoreboard has one protocol whatever order the notebooks ran in.
     """
     models: dict[str, dict[str, Any]] = {}
@@ -55,7 +55,7 @@ def collect(results: Path) -> dict[str, Any]:
 
 
 def _drop_other_horizons(models: dict[str, dict[str, Any]]) -> None:
-    """Remove the ``fid_at_<T>s``/``fid_auc_<T>s`` keys of every horizon T but the one chapter 6 recorded last
+    """Remove the ``fid_at_<T>s``/``fid_auc_<T>s`` keys of every horizon T but the one chapter 7 recorded last
     (``fid_curve_horizon`` in its ``metrics`` results): a results file merges each run's keys into the last, so a
     run with another horizon would otherwise leave its numbers beside the new ones."""
     horizon = models.get("metrics", {}).get("fid_curve_horizon")
@@ -86,18 +86,19 @@ def curves_markdown(metrics: dict[str, Any], figure: str | None = None) -> list[
         return []
     keys = sorted(headline(metrics))
     lines = ["### Sample quality against training seconds", "",
-             "Chapter 6 scores each model's weights kept along its training (`milestones`) by the Fréchet distance "
+             "Chapter 7 scores each model's weights kept along its training (`milestones`) by the Fréchet distance "
              "of its samples, against the wall-clock seconds of training that the chapters' runs had spent (the "
-             "VQ models: both stages; the VQ-GAN's perceptual network not counted). `fid_at_<T>s`: the FD of the "
-             "last milestone reached by T seconds; `fid_auc_<T>s`: the area under that step function from 0 to T "
-             "in FD x seconds (lower is better; before a model can sample it is charged the FD of uniform noise).",
+             "two-stage models, the VQ models and the LDM: both stages; the perceptual network not counted). "
+             "`fid_at_<T>s`: the FD of the last milestone reached by T seconds; `fid_auc_<T>s`: the area under "
+             "that step function from 0 to T in FD x seconds (lower is better; before a model can sample it is "
+             "charged the FD of uniform noise).",
              ""]
     if figure:
         lines += [f"![Fréchet distance against seconds of training]({figure})", "",
                   "*The Fréchet distance of each model's samples (log scale) against the seconds of training its "
                   "weights had had; a vertical bar is the 95 % bootstrap interval of a point. The last point of a "
-                  "chapter model's curve holds the weights that chapter 6's scoreboard scores, with another draw of "
-                  "samples. `vqvae_continued` is chapter 6's control (the VQ-VAE trained on to the VQ-GAN's "
+                  "chapter model's curve holds the weights that chapter 7's scoreboard scores, with another draw of "
+                  "samples. `vqvae_continued` is chapter 7's control (the VQ-VAE trained on to the VQ-GAN's "
                   "budget): drawn, without headline numbers.*", ""]
     lines += ["| model | " + " | ".join(f"`{k}`" for k in keys) + " | curve: seconds → FD |",
               "|---" * (len(keys) + 2) + "|"]
@@ -142,7 +143,7 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-# The scoreboard's columns: (key in the results, heading). Written by chapter 6 for every model.
+# The scoreboard's columns: (key in the results, heading). Written by chapter 7 for every model.
 SCOREBOARD = (("fid", "FD-FMNIST-CNN ↓"), ("precision", "precision ↑"), ("recall", "recall ↑"),
               ("recon_mse", "recon. MSE ↓"), ("recon_psnr", "PSNR dB ↑"),
               ("total_train_seconds", "train s, all stages"), ("sample_img_per_s", "samples/s"))
@@ -159,10 +160,11 @@ def scoreboard(metrics: dict[str, Any]) -> list[str]:
     return ["### Scoreboard", "", *lines, "", "Every number each chapter recorded, model by model:", ""]
 
 
-# Chapter 6's comparison table: (heading, key in a model's row, format). Two bits/dim columns, which do not compare:
+# Chapter 7's comparison table: (heading, key in a model's row, format). Two bits/dim columns, which do not compare:
 # a bound on the likelihood of the (binarised) image (the VAE's) and a token prior's bits spread over the pixels,
 # which leave out what the decoder adds. The cost columns count every stage that trains the model (the priors' token
-# maps are not images seen; the VQ-GAN's perceptual network, trained apart, is not counted).
+# maps and the denoiser's latents are not images seen; the perceptual network of the VQ-GAN and the LDM, trained
+# apart, is not counted).
 COMPARISON = (("{feature_name} ↓", "fid", ".2f"), ("precision ↑", "precision", ".3f"), ("recall ↑", "recall", ".3f"),
               ("MSE ↓", "recon_mse", ".4f"), ("PSNR of the MSE, dB ↑", "recon_psnr", ".1f"),
               ("pixel NLL bound, bits/dim ↓", "nll_bits_per_dim", ".3f"),
@@ -208,7 +210,7 @@ def _check_uncertainties(name: str, row: dict[str, Any]) -> None:
 def comparison_table(board: dict[str, dict[str, Any]], labels: dict[str, str], sources: dict[str, str],
                      reference: dict[str, Any], feature_name: str = "FD-FMNIST-CNN",
                      reference_label: str = "train data (reference)") -> str:
-    """Chapter 6's scoreboard as a Markdown table: one row per model of ``board``, then the reference row.
+    """Chapter 7's scoreboard as a Markdown table: one row per model of ``board``, then the reference row.
 
     ``board``: {name: {"fid", "precision", "recall", and any of "recon_mse", "recon_psnr", "nll_bits_per_dim",
     "prior_bits_per_dim", "params", "images_seen", "train_seconds", "sample_img_per_s"}}, in the order of the

@@ -10,7 +10,7 @@ and the checkpoint stores the torch RNG state, so ``train(steps=200)`` gives the
 
 Milestones: ``train(..., milestones=milestone_steps(steps))`` also keeps a copy of the modules' weights at those step
 counts (0: before the first step), each in its own file of ``milestone_dir(checkpoint)`` with the step and the
-training seconds it took to get there; :func:`milestones` lists them. Chapter 6 scores the models along their
+training seconds it took to get there; :func:`milestones` lists them. Chapter 7 scores the models along their
 training from them (quality against CPU seconds). By exact resume, the milestone at step s holds the weights that
 ``train(steps=s)`` would end with.
 

@@ -1,4 +1,4 @@
-"""Chapter 6's checkers: reference solutions and plausible wrong ones (see tests/checker_cases.py)."""
+"""Chapter 7's checkers: reference solutions and plausible wrong ones (see tests/checker_cases.py)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Chapter 7's denoising explorer (genviz_utils.diffusion_widgets): the path it draws, its static figure, its
+"""Chapter 6's denoising explorer (genviz_utils.diffusion_widgets): the path it draws, its static figure, its
 sliders, its errors."""
 
 from __future__ import annotations

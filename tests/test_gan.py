@@ -144,7 +144,7 @@ def test_second_half_statistics():
 
 
 def test_chapter_4_trains_with_the_package_dcgan_settings_that_stand_ins_and_bench_use():
-    """Chapter 4 writes its Adam settings out for the reader; the stand-in of chapter 6 and `make bench` take them
+    """Chapter 4 writes its Adam settings out for the reader; the stand-in of chapter 7 and `make bench` take them
     from `dcgan_optimizers`. The two must be the same recipe."""
     import json
     import re

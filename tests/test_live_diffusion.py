@@ -1,4 +1,4 @@
-"""Chapter 7's live denoising explorer (genviz_utils.live.diffusion): the page's rounded weights, its denoiser, its
+"""Chapter 6's live denoising explorer (genviz_utils.live.diffusion): the page's rounded weights, its denoiser, its
 DDIM sampler and its decoder compute what PyTorch computes for the rounded copies, the chapter-sized page stays
 under the payload limit, and the controls redraw."""
 

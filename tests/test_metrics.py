@@ -1,4 +1,4 @@
-"""Metrics of chapter 6: Frechet distance, k-NN precision/recall, PSNR, the feature classifier, the checkers."""
+"""Metrics of chapter 7: Frechet distance, k-NN precision/recall, PSNR, the feature classifier, the checkers."""
 
 import json
 import math

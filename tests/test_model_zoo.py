@@ -100,7 +100,7 @@ def test_continue_vqvae_trains_the_base_on_exactly_and_counts_its_images(tmp_pat
 
 
 def test_train_chapter3_prior_is_chapter_3s_prior_cell(tmp_path):
-    """model_zoo's copy of chapter 3's prior recipe (chapters 5 and 6 train with it) gives the weights the
+    """model_zoo's copy of chapter 3's prior recipe (chapters 5 and 7 train with it) gives the weights the
     chapter's own cell gives, run here on a few random token maps."""
     import math
     from pathlib import Path
@@ -161,3 +161,36 @@ def test_a_prior_of_another_budget_is_trained_again_and_a_stopped_one_resumed(tm
     old = {k: v for k, v in saved.items() if k != "examples"}         # written before the budget was recorded
     save_checkpoint(tmp_path / "old.pt", old)
     assert zoo.chapter3_prior_recipe(tmp_path / "old.pt") is None
+
+
+def test_the_ldm_stand_in_and_chapter_6s_files(tmp_path):
+    """load_ldm trains chapter 6's recipe shortly when the chapter has not run (the critic on for the last third,
+    the denoiser's moving average kept at its milestones), loads the chapter's pair when it has, and refuses half a
+    pair; sample_ldm returns images of classes drawn at random."""
+    from genviz_utils.checkpoint import CheckpointError, load_checkpoint
+    from genviz_utils.models.diffusion import MLPDenoiser
+
+    x, y = _images(256), torch.arange(256) % 10
+    net = FMNISTClassifier().eval().requires_grad_(False)                          # untrained: plumbing only
+    ldm = zoo.load_ldm(tmp_path, x, y, 3, 4, "cpu", perceptual_net=net)
+    assert ldm.source == "quick stand-in (chapter 6 not run)" and isinstance(ldm.prior, MLPDenoiser)
+    assert load_checkpoint(tmp_path / "ldm_autoencoder_quick_v3.pt")["step"] == 3
+    assert [m.step for m in ldm.milestones] == [0, 1, 2, 4] and ldm.milestone_name == "ema"
+    ae_seconds = zoo.checkpoint_seconds(tmp_path / "ldm_autoencoder_quick_v3.pt")
+    assert ldm.milestones[0].seconds == pytest.approx(ae_seconds)                 # after the autoencoder's seconds
+    assert ldm.train_seconds == pytest.approx(ae_seconds + zoo.checkpoint_seconds(tmp_path / "ldm_quick_v3.pt"))
+    assert ldm.latent_scale == pytest.approx(zoo.latent_scale(ldm.model, x))
+    last = zoo.load_model(ldm.milestones[-1].path, "ema")
+    assert all(torch.equal(a, b) for a, b in zip(last.state_dict().values(), ldm.prior.state_dict().values(),
+                                                 strict=True))                    # the last milestone: the model
+    imgs = zoo.sample_ldm(ldm.model, ldm.prior, ldm.latent_scale, 5, generator=torch.Generator().manual_seed(0),
+                          steps=2)
+    assert imgs.shape == (5, 1, 28, 28) and 0 <= imgs.min() and imgs.max() <= 1
+    shutil.copy(tmp_path / "ldm_autoencoder_quick_v3.pt", tmp_path / "ldm_autoencoder.pt")
+    with pytest.raises(CheckpointError, match="chapter 6 left .* but not ldm.pt"):
+        zoo.load_ldm(tmp_path, x, y, 3, 4, "cpu", perceptual_net=net)
+    shutil.copy(tmp_path / "ldm_quick_v3.pt", tmp_path / "ldm.pt")
+    chapter = zoo.load_ldm(tmp_path, x, y, 3, 4, "cpu", perceptual_net=net)
+    assert chapter.source == "chapter 6" and chapter.latent_scale == pytest.approx(ldm.latent_scale)   # no file yet
+    zoo.save_latent_scale(tmp_path, 0.5)                  # the factor chapter 6 trained with wins over a recomputed one
+    assert zoo.load_ldm(tmp_path, x[:32], y[:32], 3, 4, "cpu", perceptual_net=net).latent_scale == 0.5

@@ -1,4 +1,4 @@
-"""Chapter 6's comparison table (genviz_utils.report.comparison_table): the rows, the formats, the errors."""
+"""Chapter 7's comparison table (genviz_utils.report.comparison_table): the rows, the formats, the errors."""
 
 import json
 import math
@@ -145,7 +145,7 @@ def test_curves_reach_metrics_json_the_headline_and_the_status_page(tmp_path, mo
 
 
 def test_an_earlier_horizon_leaves_no_keys_behind(tmp_path, monkeypatch):
-    """A model's results file merges each run's keys: the numbers of a horizon chapter 6 no longer uses are dropped."""
+    """A model's results file merges each run's keys: the numbers of a horizon chapter 7 no longer uses are dropped."""
     from genviz_utils.report import main
     from genviz_utils.results import record
 
@@ -171,6 +171,6 @@ def test_bench_prints_the_headline_of_the_last_book(tmp_path, capsys):
     print_headline(path)
     out = capsys.readouterr().out
     assert "fid_at_60s: vqvae 31.55, gan 69.96" in out and "as the last `make book` measured it" in out
-    path.write_text(json.dumps({"models": {}}))                           # a book whose chapter 6 drew no curve
+    path.write_text(json.dumps({"models": {}}))                           # a book whose chapter 7 drew no curve
     print_headline(path)
     assert "run `make book`" in capsys.readouterr().out

@@ -91,7 +91,7 @@ def test_state_dict_names_unchanged():
 
 
 def test_sampling_never_reruns_the_prefix(monkeypatch):
-    """The cache's point, checked without a clock (speed lives in chapter 6's printout, not in a timed test): while
+    """The cache's point, checked without a clock (speed lives in chapter 7's printout, not in a timed test): while
     sampling, no block ever sees more than the one new token, and the full forward pass is never called."""
     from genviz_utils.models import vq
 

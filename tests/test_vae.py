@@ -104,7 +104,7 @@ def test_grid_log_evidence_checker_needs_the_far_case_to_catch_underflow():
 
 
 def test_chapter_2_trains_with_the_learning_rate_that_the_vae_stand_in_uses():
-    """Chapter 2 writes its Adam learning rate out for the reader; chapter 6's stand-in takes models.vae.VAE_LR."""
+    """Chapter 2 writes its Adam learning rate out for the reader; chapter 7's stand-in takes models.vae.VAE_LR."""
     import json
     import re
     from pathlib import Path

@@ -135,7 +135,7 @@ def test_augmented_perceptual_net_is_cached_apart_and_the_default_extractor_is_u
     default_sig = inspect.signature(features.feature_extractor).parameters
     assert default_sig["augment"].default is False and default_sig["seed"].default == 0
     assert default_sig["steps"].default == features.DEFAULT_STEPS == 1_500
-    assert features.cache_path() == features.cache_dir() / "features" / "fmnist_cnn_v2.pt"   # chapter 6's file
+    assert features.cache_path() == features.cache_dir() / "features" / "fmnist_cnn_v2.pt"   # chapter 7's file
 
     plain = features.feature_extractor("cpu")
     perc = features.feature_extractor("cpu", steps=500, augment=True, seed=1)

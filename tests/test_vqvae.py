@@ -331,7 +331,7 @@ def _budgets(notebook: str, names: tuple[str, ...]) -> dict[str, str]:
 def test_chapter_5_trains_its_vqvae_and_priors_with_chapter_3s_budgets():
     """Chapter 5 runs alone (Colab), so it writes chapter 3's budgets out again: for its base VQ-VAE when chapter 3
     did not run, and for its priors, which must be trained like chapter 3's for the VQ-VAE/VQ-GAN comparison. A
-    budget tuned in chapter 3 must move in chapter 5 too; chapter 6's stand-in budget of the continued VQ-VAE's prior
+    budget tuned in chapter 3 must move in chapter 5 too; chapter 7's stand-in budget of the continued VQ-VAE's prior
     as well."""
     from genviz_utils.profiles import get_profile
 
@@ -341,17 +341,17 @@ def test_chapter_5_trains_its_vqvae_and_priors_with_chapter_3s_budgets():
         assert ch3[name] == ch5[name], f"{name}: chapter 3 has {ch3[name]}, chapter 5 {ch5[name]}"
     batch3, batch5 = _budgets("03_vqvae.ipynb", ("BATCH",))["BATCH"], _budgets("05_vqgan.ipynb", ("VQ_BATCH",))
     assert batch3 == batch5["VQ_BATCH"], f"chapter 3's BATCH is {batch3}, chapter 5's VQ_BATCH {batch5['VQ_BATCH']}"
-    ch6 = _budgets("06_comparing_models.ipynb", ("PRIOR",))["PRIOR"]
+    ch6 = _budgets("07_comparing_models.ipynb", ("PRIOR",))["PRIOR"]
     for profile in ("smoke", "book", "full"):
         P = get_profile(profile)
         prior = eval(ch6, {"P": P})
         expect = {k: eval(ch3[n], {"P": P}) for k, n in (("maps", "PRIOR_TRAIN"), ("steps", "PRIOR_STEPS"),
                                                          ("batch", "PRIOR_BATCH"), ("lr", "PRIOR_LR"))}
-        assert prior == expect, f"chapter 6's PRIOR ({profile}) is {prior}, chapter 3's budget {expect}"
+        assert prior == expect, f"chapter 7's PRIOR ({profile}) is {prior}, chapter 3's budget {expect}"
 
 
 def test_chapter_3s_main_rate_is_the_package_rate_that_stand_ins_and_chapter_5_use():
-    """Chapter 3 writes MAIN_LR out for the reader; chapter 5's base (when it trains one), chapter 6's stand-in and
+    """Chapter 3 writes MAIN_LR out for the reader; chapter 5's base (when it trains one), chapter 7's stand-in and
     the continued VQ-VAE take models.vq.VQVAE_LR through model_zoo._train_chapter3_vqvae's default."""
     import inspect
     import json

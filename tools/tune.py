@@ -1,4 +1,4 @@
-"""Measure a chapter model's recipe by chapter 6's protocol: train a variant, score 2,000 samples.
+"""Measure a chapter model's recipe by chapter 7's protocol: train a variant, score 2,000 samples.
 
 Usage: ``python tools/tune.py gan base ema hinge ...`` (names from ``GAN_VARIANTS``/``VAE_VARIANTS``/
 ``VQVAE_VARIANTS``/``LDM_VARIANTS``), one JSON line per variant (per sampler, for the GAN, the VQ-VAE and the
@@ -7,7 +7,7 @@ FD-FMNIST-CNN with a bootstrap 95 % interval, precision, recall (for the VAE als
 table, on its first 500 test images binarised as there; for the VQ-VAE the FD of its reconstructions as the sampler
 ``recon``, beside the prior's samples at each temperature; for the latent diffusion model likewise, its samples at each
 guidance scale). The rows
-behind each chapter's "What we tuned, and why" note are kept in ``tools/tuning/<family>.jsonl``. Chapter 6 scores the
+behind each chapter's "What we tuned, and why" note are kept in ``tools/tuning/<family>.jsonl``. Chapter 7 scores the
 models the chapters actually train; this script only compares recipes, one training seed each.
 """
 
@@ -41,7 +41,7 @@ from genviz_utils.models.gan import (
 from genviz_utils.models.vae import ConvVAE, iwae_bound, neg_elbo
 from genviz_utils.models.vq import tokenize_all
 from genviz_utils.runtime import eval_mode, seed_everything
-from genviz_utils.training import train
+from genviz_utils.training import autocast, train
 
 N_EVAL = 2_000
 
@@ -228,12 +228,13 @@ def run_vqvae(x_train: torch.Tensor, cfg: dict, folder: Path) -> tuple[dict[str,
     return out, seconds
 
 
-# ----- latent diffusion (chapter 7) ---------------------------------------------------------------------------------
+# ----- latent diffusion (chapter 6) ---------------------------------------------------------------------------------
 
 LDM_BASE = dict(ae_steps=1_000, disc_start=600, kl_weight=1e-4, ae_lr=2e-3, latent=4, denoiser="mlp", hidden=256,
                 depth=4, steps=4_000, lr=2e-3, batch=256, schedule="cosine", ema=0.995, p_uncond=0.1,
-                ddim_steps=25, clip=3.0, ws="0,1,2,3", precision="auto")
-# the variants with rows in tools/tuning/ldm.jsonl: base, ae600, conv64, ae600_s2000, ae600_fp32, ae600_h128_s8000
+                ddim_steps=25, clip=3.0, ws="0,1,2,3", precision="auto", space="latent", budget_s=0.0, widths="")
+# the variants with rows in tools/tuning/ldm.jsonl: base, ae600, conv64, ae600_s2000, ae600_fp32, ae600_h128_s8000,
+# ae600_b512_s2000 (and ae600 again, both with the fused AdamW)
 LDM_VARIANTS = {
     "base": {},
     "linear": dict(schedule="linear"),
@@ -250,12 +251,17 @@ LDM_VARIANTS = {
     "ae600_s2000": dict(ae_steps=600, disc_start=400, steps=2_000),
     "ae600_fp32": dict(ae_steps=600, disc_start=400, precision="fp32"),
     "ae600_h128_s8000": dict(ae_steps=600, disc_start=400, hidden=128, steps=8_000),
+    "ae600_b512_s2000": dict(ae_steps=600, disc_start=400, batch=512, steps=2_000),
+    # diffusion on the pixels instead (no autoencoder), for as many steps as fit in ``budget_s`` seconds: the
+    # latent model's two stages took 175 s in the row of ae600 measured with them. Clamp at 1: pixels in [-1, 1].
+    "pixel_mlp": dict(space="pixel", hidden=1024, budget_s=175.0, clip=1.0, ws="2"),
+    "pixel_unet": dict(space="pixel", denoiser="conv", widths="32,64", batch=128, budget_s=175.0, clip=1.0, ws="2"),
 }
 
 
 def run_ldm(x_train: torch.Tensor, y_train: torch.Tensor, cfg: dict, folder: Path
             ) -> tuple[dict[str, torch.Tensor], dict]:
-    """Chapter 7's two stages with ``cfg``: 2,000 decoded posterior means of training images (``recon``) and 2,000
+    """Chapter 6's two stages with ``cfg``: 2,000 decoded posterior means of training images (``recon``) and 2,000
     DDIM samples (classes 0..9 in turn) per guidance scale w in ``cfg["ws"]``; the seconds of each stage, under the
     VQ-VAE's keys (``tokenizer_seconds``: the autoencoder; ``prior_seconds``: the denoiser) and of each sampling."""
     from genviz_utils.features import perceptual_network
@@ -270,6 +276,8 @@ def run_ldm(x_train: torch.Tensor, y_train: torch.Tensor, cfg: dict, folder: Pat
     )
     from genviz_utils.profiles import get_profile
 
+    if cfg["space"] == "pixel":
+        return run_pixel_diffusion(x_train, y_train, cfg, folder)
     net = perceptual_network("cpu", get_profile("book"))
     seed_everything(0)
     ae = train_klae(x_train, folder / "klae.pt", net, steps=cfg["ae_steps"], disc_start=cfg["disc_start"],
@@ -294,6 +302,52 @@ def run_ldm(x_train: torch.Tensor, y_train: torch.Tensor, cfg: dict, folder: Pat
             lat = ddim_sample(ema, (N_EVAL, cfg["latent"], 7, 7), sched, cfg["ddim_steps"], y=labels, w=float(w),
                               generator=torch.Generator().manual_seed(1), clip=cfg["clip"] or None)
             out[f"w{w}"] = ae.decode(lat / scale).float()
+            seconds[f"sample_seconds_w{w}"] = round(time.perf_counter() - t1, 2)
+    return out, seconds
+
+
+def run_pixel_diffusion(x_train: torch.Tensor, y_train: torch.Tensor, cfg: dict, folder: Path
+                        ) -> tuple[dict[str, torch.Tensor], dict]:
+    """Diffusion on the 784 pixels (scaled to [-1, 1]) with chapter 6's training and sampler, no autoencoder: an
+    MLP denoiser (``hidden`` wide) or a U-Net (``widths``, e.g. "32,64"), trained for ``steps`` steps or, with
+    ``budget_s`` > 0, for as many as a timed probe of 30 steps says fit in that many seconds. Samples as
+    :func:`run_ldm`'s, at each guidance scale."""
+    from genviz_utils.models.diffusion import Denoiser, MLPDenoiser, Schedule, ddim_sample, eps_loss, train_denoiser
+
+    def build() -> torch.nn.Module:
+        seed_everything(0)
+        if cfg["denoiser"] == "mlp":
+            return MLPDenoiser(1, 28, cfg["hidden"], cfg["depth"])
+        return Denoiser(1, 28, tuple(int(w) for w in cfg["widths"].split(",")), 2)
+
+    x, sched, steps = x_train * 2 - 1, Schedule(1000, cfg["schedule"]), cfg["steps"]
+    if cfg["budget_s"] > 0:                                  # time the step on a throwaway copy, as train runs it
+        probe = build()
+        opt = torch.optim.AdamW(probe.parameters(), cfg["lr"], fused=True)
+        amp = autocast(torch.device("cpu"), cfg["precision"])
+        for i in range(35):
+            if i == 5:
+                t0 = time.perf_counter()
+            idx = torch.randint(0, len(x), (cfg["batch"],))
+            with amp:
+                loss = eps_loss(probe, x[idx], y_train[idx], sched, p_uncond=cfg["p_uncond"], null=10)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        steps = max(1, int(cfg["budget_s"] / ((time.perf_counter() - t0) / 30)))
+    t0 = time.perf_counter()
+    ema = train_denoiser(build(), x, y_train, sched, folder / "denoiser.pt", steps=steps, lr=cfg["lr"],
+                         batch_size=cfg["batch"], ema_decay=cfg["ema"], p_uncond=cfg["p_uncond"],
+                         precision=cfg["precision"], progress=False)
+    seconds = {"tokenizer_seconds": 0.0, "prior_seconds": round(time.perf_counter() - t0, 1), "steps": steps,
+               "params": sum(p.numel() for p in ema.parameters())}
+    out, labels = {}, torch.arange(N_EVAL) % 10
+    with torch.no_grad():
+        for w in cfg["ws"].split(","):
+            t1 = time.perf_counter()
+            img = ddim_sample(ema, (N_EVAL, 1, 28, 28), sched, cfg["ddim_steps"], y=labels, w=float(w),
+                              generator=torch.Generator().manual_seed(1), clip=cfg["clip"] or None)
+            out[f"w{w}"] = ((img + 1) / 2).clamp(0, 1).float()
             seconds[f"sample_seconds_w{w}"] = round(time.perf_counter() - t1, 2)
     return out, seconds
 

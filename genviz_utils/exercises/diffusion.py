@@ -1,4 +1,4 @@
-"""Checkers for chapter 7 (diffusion and latent diffusion): the closed-form forward process, the eps-prediction
+"""Checkers for chapter 6 (diffusion and latent diffusion): the closed-form forward process, the eps-prediction
 loss, one DDIM step, classifier-free guidance."""
 
 from __future__ import annotations

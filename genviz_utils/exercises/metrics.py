@@ -1,4 +1,4 @@
-"""Checkers for chapter 6 (comparing the models): Frechet distance, k-NN precision, PSNR.
+"""Checkers for chapter 7 (comparing the models): Frechet distance, k-NN precision, PSNR.
 
 Each checker compares the reader's answer with the reference and, before the generic "expected ..." message,
 with the value that each common mistake would give, so that the message can name the mistake.

@@ -3,12 +3,12 @@ runtime (``engine.js``) computes its forward pass in JavaScript, so that draggin
 website, in Jupyter and in Colab alike, with no kernel.
 
 - :func:`live_latent_pad` -- a 2-D plane of a latent space and the decoded image (chapters 1, 2, 4).
-- :func:`live_interpolation` -- the straight line between two latents, with a slider for t (chapters 2, 4, 6).
+- :func:`live_interpolation` -- the straight line between two latents, with a slider for t (chapters 2, 4, 7).
 - :func:`live_sweep` -- one slider per latent coordinate, and a strip that sweeps each (chapters 1, 2, 4).
 - :func:`live_tokens` -- a token map to edit cell by cell, decoded by one or more token decoders, and the token
   prior's sampling with temperature and top-k, token by token (chapters 3 and 5).
 - :func:`live_gan_lab` -- GAN Lab on chapter 4's ring: G and D train in the browser, with D's decision map.
-- :func:`~genviz_utils.live.diffusion.live_denoising` -- chapter 7's DDIM sampler with guidance, step by step
+- :func:`~genviz_utils.live.diffusion.live_denoising` -- chapter 6's DDIM sampler with guidance, step by step
   (in :mod:`genviz_utils.live.diffusion`, with the rounding of its weights).
 
 ``export`` turns a course model into the runtime's network; ``page`` makes the page element.

@@ -1,4 +1,4 @@
-// Chapter 7's latent diffusion in the browser, on engine.js's runtime: the MLP noise predictor
+// Chapter 6's latent diffusion in the browser, on engine.js's runtime: the MLP noise predictor
 // (genviz_utils.models.diffusion.MLPDenoiser) and DDIM with classifier-free guidance and the clamp of x0_hat
 // (ddim_sample with clip, eta = 0), as genviz_utils.live.diffusion exports them. Checked against PyTorch on load.
 (function () {

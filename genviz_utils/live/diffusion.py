@@ -1,4 +1,4 @@
-"""Chapter 7's live denoising explorer: DDIM with classifier-free guidance runs in the reader's browser, on the
+"""Chapter 6's live denoising explorer: DDIM with classifier-free guidance runs in the reader's browser, on the
 chapter's own denoiser and decoder (``diffusion.js`` on top of ``engine.js``).
 
 The trained weights are rounded to fit the page (:func:`~genviz_utils.live.export.round_weights`): the
@@ -26,7 +26,7 @@ def page_models(denoiser: MLPDenoiser, autoencoder: KLAutoencoder, *, bits: int 
     """The models the page runs, on the CPU: ``(denoiser copy, its packed weights), (autoencoder copy, packed)``,
     with the weights rounded as :func:`~genviz_utils.live.export.round_weights` rounds them."""
     if not isinstance(denoiser, MLPDenoiser):
-        raise TypeError(f"the browser runs the MLPDenoiser of chapter 7, got {type(denoiser).__name__}.")
+        raise TypeError(f"the browser runs the MLPDenoiser of chapter 6, got {type(denoiser).__name__}.")
     if not isinstance(autoencoder, KLAutoencoder):
         raise TypeError(f"the browser decodes with a KLAutoencoder, got {type(autoencoder).__name__}.")
     if denoiser.channels != autoencoder.latent_channels or denoiser.size != 7:

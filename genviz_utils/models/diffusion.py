@@ -1,5 +1,5 @@
 """Diffusion (Ho et al. 2020), DDIM (Song et al. 2021) and latent diffusion (Rombach et al. 2022): reference pieces
-for chapter 7.
+for chapter 6.
 
 Read top to bottom:
 
@@ -462,7 +462,8 @@ def encode_all(model: KLAutoencoder, images: torch.Tensor, batch_size: int = 100
 
 
 # ----------------------------------------------------------------------------------------------------------
-# 7. Reference recipes (``tools/tune.py ldm`` measures them; chapter 7 writes its own loops)
+# 7. Reference recipes (``tools/tune.py ldm`` measures them; chapter 6 trains its autoencoder with ``train_klae``
+# and writes its denoiser's loop out; ``model_zoo``'s stand-in uses both)
 
 
 def train_klae(x_train: torch.Tensor, path: Path, net: nn.Module | None, *, steps: int, disc_start: int,
@@ -485,11 +486,13 @@ def train_klae(x_train: torch.Tensor, path: Path, net: nn.Module | None, *, step
 
 def train_denoiser(model: nn.Module, z: torch.Tensor, y: torch.Tensor, sched: Schedule, path: Path, *,
                    steps: int, lr: float = 2e-3, batch_size: int = 256, ema_decay: float = 0.995,
-                   p_uncond: float = 0.1, precision: str = "auto", progress: bool = True) -> nn.Module:
+                   p_uncond: float = 0.1, precision: str = "auto", progress: bool = True,
+                   milestones: tuple[int, ...] = ()) -> nn.Module:
     """Train eps_theta on scaled latents z (N, C, H, W) with labels y (N,): :func:`eps_loss` with label dropout,
     AdamW with a one-cycle schedule, an exponential moving average of the weights (returned, in eval mode; in the
-    checkpoint as ``"ema"``: ``load_model(path, "ema")`` rebuilds it)."""
-    opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=0.0)
+    checkpoint as ``"ema"``: ``load_model(path, "ema")`` rebuilds it). ``milestones``: as in
+    :func:`~genviz_utils.training.train` (the moving average is kept too)."""
+    opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=0.0, fused=True)   # one kernel for all weights
     cycle = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
 
@@ -503,5 +506,6 @@ def train_denoiser(model: nn.Module, z: torch.Tensor, y: torch.Tensor, sched: Sc
         return {"loss": loss}
 
     train(step, (z, y), steps=steps, batch_size=batch_size, checkpoint=path, progress=progress,
-          state={"model": model, "ema": ema, "opt": opt, "cycle": cycle}, desc="denoiser", precision=precision)
+          state={"model": model, "ema": ema, "opt": opt, "cycle": cycle}, desc="denoiser", precision=precision,
+          milestones=milestones)
     return ema.module.eval()

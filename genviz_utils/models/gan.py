@@ -118,7 +118,7 @@ class Discriminator(nn.Module):
         return self.head(h)[:, 0] if self.patch else self.head(h.flatten(1))[:, 0]
 
 
-# Chapter 4's Adam settings, measured by chapter 6's protocol (``python tools/tune.py gan base lr1e3 lr5_g1e3``;
+# Chapter 4's Adam settings, measured by chapter 7's protocol (``python tools/tune.py gan base lr1e3 lr5_g1e3``;
 # 4,000 steps of 64 images, one seed): the FD-FMNIST-CNN of 2,000 samples was 48.2 with both at 2e-4 (the DCGAN
 # paper's setting), 26.2 with both at 1e-3 and 23.6 with these, in the same 4,000 steps. Most of the gain is the
 # larger rates; G at twice D's rate was the best of the pairs tried, within about one interval of both at 1e-3.

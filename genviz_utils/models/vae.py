@@ -13,7 +13,7 @@ from torch import nn
 from ..runtime import apply_batched
 from .ae import ConvDecoder, ConvEncoder, check_images
 
-# Chapter 2's Adam learning rate. Measured by chapter 6's protocol (``python tools/tune.py vae base lr4e3``; 1,800
+# Chapter 2's Adam learning rate. Measured by chapter 7's protocol (``python tools/tune.py vae base lr4e3``; 1,800
 # steps of 128 binarised images, 2 CPU cores): FD-FMNIST-CNN 68.3 -> 60.1 and -IWAE-512 239.7 -> 238.3 nats against
 # 2e-3, in about the same seconds.
 VAE_LR = 4e-3

@@ -34,7 +34,7 @@ from ..runtime import apply_batched, eval_mode
 from .ae import check_images
 
 # The Adam learning rate of chapter 3's main VQ-VAE (and of chapter 5's base when it trains one). Measured by chapter
-# 6's protocol (``python tools/tune.py vqvae lr4e3_s960_p2400_60k s960_p2400_60k``; 960 steps of 128 images, 2 CPU
+# 7's protocol (``python tools/tune.py vqvae lr4e3_s960_p2400_60k s960_p2400_60k``; 960 steps of 128 images, 2 CPU
 # cores): with chapter 3's prior budget (2,400 steps on the maps of 60,000 images), FD-FMNIST-CNN 16.7 -> 14.6 against
 # 2e-3, its reconstructions' FD 6.5 -> 5.0.
 VQVAE_LR = 4e-3
