@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
-#   make book   build the website, executing every notebook in the `book` profile -> _build/html
+#   make book   build the website, executing every notebook in the `book` profile -> _build/html, and its
+#               Chinese edition from the same executed notebooks -> _build/html/zh (tools/i18n.py)
 #   make test   unit tests + every notebook executed by nbval in the `smoke` profile
 #   make bench  the last book's FD against training seconds, then training throughput vs the DataLoader+ToTensor pipeline
 #   make colab-check  every notebook in a Colab-like venv, installed by its own install cell (ci/colab_check.py)
@@ -80,7 +81,11 @@ book: data assets
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	$(BIN)/python -m genviz_utils.report --results _build/results --json _build/metrics.json --markdown book/_generated/metrics.md $(REPORT_BENCH)
 	$(BIN)/jupyter-book build . -W -n --keep-going
-	@echo "Website: $(CURDIR)/_build/html/index.html"
+	@# the Chinese edition (locale/zh_CN), from the notebooks just executed (their cache): into _build/html/zh
+	$(BIN)/python tools/i18n.py config zh_CN _build/zh/_config.yml --cache _build/.jupyter_cache
+	$(BIN)/jupyter-book build . --config _build/zh/_config.yml --path-output _build/zh -W -n --keep-going
+	rm -rf _build/html/zh && cp -r _build/zh/_build/html _build/html/zh
+	@echo "Website: $(CURDIR)/_build/html/index.html (中文版: $(CURDIR)/_build/html/zh/index.html)"
 
 # Checkpoints and results of the test run go to a fresh folder, so every notebook really trains. A small
 # website is built from the smoke-profile notebooks for the browser tests (tests/test_site.py).
@@ -89,9 +94,12 @@ test: export GENVIZ_CACHE := $(CURDIR)/.cache/test
 test: export GENVIZ_RESULTS := $(CURDIR)/.cache/test/results
 test: data assets
 	$(BIN)/ruff check genviz_utils tests book/_ext ci tools notebooks
-	rm -rf .cache/test _build/smoke && mkdir -p .cache/test
+	rm -rf .cache/test _build/smoke _build/smoke-zh && mkdir -p .cache/test
 	$(BIN)/python -m genviz_utils.report --results $$GENVIZ_RESULTS --json .cache/test/metrics.json --markdown book/_generated/metrics.md
 	GENVIZ_CACHE=$(CURDIR)/.cache/test/site GENVIZ_FOR_WEBSITE=1 $(BIN)/jupyter-book build . -W -n --keep-going --path-output _build/smoke
+	$(BIN)/python tools/i18n.py config zh_CN .cache/test/zh.yml --cache _build/smoke/_build/.jupyter_cache
+	GENVIZ_CACHE=$(CURDIR)/.cache/test/site GENVIZ_FOR_WEBSITE=1 $(BIN)/jupyter-book build . --config .cache/test/zh.yml -W -n --keep-going --path-output _build/smoke-zh
+	rm -rf _build/smoke/_build/html/zh && cp -r _build/smoke-zh/_build/html _build/smoke/_build/html/zh
 	GENVIZ_CACHE=$(CURDIR)/.cache/test/nbval GENVIZ_SITE=$(CURDIR)/_build/smoke/_build/html \
 	  $(BIN)/python -m pytest tests notebooks \
 	  --nbval-lax --nbval-current-env --durations=15 -p no:cacheprovider

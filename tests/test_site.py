@@ -19,6 +19,7 @@ import pytest
 SITE = os.environ.get("GENVIZ_SITE")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = Path(__file__).resolve().parents[1] / "_build" / "site-test-screenshots"
+ZH = "zh/"  # the Chinese edition, inside the English site (book/_ext/editions.py)
 # pydata-sphinx-theme logs this when a fresh browser profile has no stored colour mode; it is harmless.
 BENIGN_CONSOLE = ("Got invalid theme mode",)
 
@@ -35,8 +36,8 @@ def _pages() -> list[str]:
         return []
     root = Path(SITE)
     pages = [p.relative_to(root).as_posix() for p in sorted(root.rglob("*.html"))]
-    return [p for p in pages if p not in ("index.html", "search.html", "genindex.html")
-            and not p.startswith(("_", "widgets/"))]
+    return [p for p in pages if (rel := p.removeprefix(ZH)) not in ("index.html", "search.html", "genindex.html")
+            and not rel.startswith(("_", "widgets/"))]
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,17 @@ def _open(browser, url: str):
 @pytest.mark.parametrize("path", _pages())
 def test_page(browser, server, path):
     page, errors, failed = _open(browser, f"{server}/{path}")
+    chinese = path.startswith(ZH)
+    rel = path.removeprefix(ZH)   # the same page in the English edition's terms
     try:
+        # the edition's language, and a switch to the same page in the other edition that resolves
+        lang = page.evaluate("document.documentElement.lang")
+        assert lang == ("zh-CN" if chinese else "en"), f"{path} has lang={lang!r}"
+        switch = page.locator("a.genviz-edition-switch")
+        assert switch.count() == 1, f"{path} has {switch.count()} language switches, expected 1"
+        target = switch.evaluate("a => a.href")
+        assert target == f"{server}/{rel if chinese else ZH + rel}", f"the switch on {path} goes to {target}"
+        assert page.request.get(target).ok, f"the switch on {path} goes to {target}, which does not resolve"
         # no console errors, no failed or off-site requests
         assert not errors, f"console errors on {path}: {errors}"
         assert not failed, f"failed requests on {path}: {failed}"
@@ -87,10 +98,10 @@ def test_page(browser, server, path):
         broken = page.evaluate("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
                                ".map(i => i.src)")
         assert not broken, f"images that did not load on {path}: {broken}"
-        if path == "book/intro.html":   # the gallery pastes a teaser from each of chapters 1-6 (cross-page glue)
+        if rel == "book/intro.html":   # the gallery pastes a teaser from each of chapters 1-6 (cross-page glue)
             shown = page.locator("article img").count()
             assert shown >= 6, f"{path} shows {shown} images, expected the 6 chapter teasers"
-        if path.startswith("notebooks/"):
+        if rel.startswith("notebooks/"):
             name = Path(path).stem
             # math is typeset by the local MathJax: output elements exist and no raw $$ is left
             page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000)
@@ -115,6 +126,22 @@ def test_page(browser, server, path):
     finally:
         page.close()
 
+
+
+def test_both_editions_are_built():
+    root = Path(SITE)
+    english = {p.relative_to(root) for p in root.glob("*/*.html") if not p.is_relative_to(root / "zh")}
+    chinese = {p.relative_to(root / "zh") for p in (root / "zh").glob("*/*.html")}
+    assert english and english == chinese, f"pages in one edition only: {sorted(english ^ chinese)}"
+
+
+def test_chinese_search_index_has_chinese_words():
+    import json
+
+    index = (Path(SITE) / "zh" / "searchindex.js").read_text(encoding="utf-8")
+    terms = json.loads(index[index.index("(") + 1:index.rindex(")")])["terms"]
+    assert "编码器" in terms or "自编码器" in terms, (
+        f"the Chinese search index has neither 编码器 nor 自编码器 among {len(terms)} terms (is jieba installed?)")
 
 
 def test_no_cdn_reference_anywhere():
@@ -153,6 +180,7 @@ CHECKS_JS = """(id) => { const n = window.genvizLive.nets[id]; if (!n) return nu
 
 
 def _chapter_pages() -> list[str]:
+    # the English pages: the Chinese ones hold the same explorers (test_page checks that they render)
     return [p for p in _pages() if p.startswith("notebooks/") and Path(p).stem in LIVE]
 
 
