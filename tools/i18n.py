@@ -222,8 +222,9 @@ def apply(path: Path, blocks: str) -> int:
         if not text.strip():
             continue
         entry.msgstr = text
-        if "fuzzy" in entry.flags:
+        if "fuzzy" in entry.flags:   # a translation of the changed English: no longer fuzzy, no old English kept
             entry.flags.remove("fuzzy")
+            entry.previous_msgid = None
         for problem in lint_entry(entry.msgid, text):
             bad += 1
             print(f"=== {index}: {problem}")
