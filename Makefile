@@ -27,9 +27,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[book,test]'
 	touch $@
 
-# Debian's packages: Fashion-MNIST (works offline) and Chromium (browser tests). Installed when we are root
-# and they are missing; otherwise say what is missing.
-DEBS := $(if $(wildcard /usr/share/datasets/fashion-mnist),,dataset-fashion-mnist) $(if $(wildcard /usr/bin/chromium),,chromium)
+# Debian's packages: Fashion-MNIST (works offline), Chromium (browser tests) and a CJK font (the Chinese words in
+# the Chinese edition's figures, genviz_utils/editions.py; without one they keep their English words). Installed
+# when we are root and they are missing; otherwise say what is missing.
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+DEBS := $(if $(wildcard /usr/share/datasets/fashion-mnist),,dataset-fashion-mnist) $(if $(wildcard /usr/bin/chromium),,chromium) \
+	$(if $(wildcard $(CJK_FONT)),,fonts-noto-cjk)
 sysdeps:
 	@if [ -n "$(strip $(DEBS))" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
@@ -65,6 +68,15 @@ $(WIDGETS)/embed-amd.js: Makefile book/_widgets/require-config.js
 
 REPORT_BENCH := --bench _build/bench/bench.json --live _build/bench/live.json
 
+# The Chinese edition of the site built into $(1) (its _build/html and the execution cache it left), built in $(2)
+# from that cache (no notebook runs again) and copied to $(1)/_build/html/zh; $(3): the English build's other
+# variables. Its config is tools/i18n.py's.
+define chinese_edition
+$(BIN)/python tools/i18n.py config zh_CN $(2)/_config.yml --cache $(1)/_build/.jupyter_cache && \
+	$(3) GENVIZ_FOR_WEBSITE=1 $(BIN)/jupyter-book build . --config $(2)/_config.yml --path-output $(2) -W -n --keep-going && \
+	rm -rf $(1)/_build/html/zh && cp -r $(2)/_build/html $(1)/_build/html/zh
+endef
+
 # Results of the notebooks (for the status page and _build/metrics.json) are written here.
 book: export GENVIZ_PROFILE ?= book
 book: export GENVIZ_RESULTS := $(CURDIR)/_build/results
@@ -82,9 +94,7 @@ book: data assets
 	$(BIN)/python -m genviz_utils.report --results _build/results --json _build/metrics.json --markdown book/_generated/metrics.md $(REPORT_BENCH)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@# the Chinese edition (locale/zh_CN), from the notebooks just executed (their cache): into _build/html/zh
-	$(BIN)/python tools/i18n.py config zh_CN _build/zh/_config.yml --cache _build/.jupyter_cache
-	$(BIN)/jupyter-book build . --config _build/zh/_config.yml --path-output _build/zh -W -n --keep-going
-	rm -rf _build/html/zh && cp -r _build/zh/_build/html _build/html/zh
+	$(call chinese_edition,.,_build/zh)
 	@echo "Website: $(CURDIR)/_build/html/index.html (中文版: $(CURDIR)/_build/html/zh/index.html)"
 
 # Checkpoints and results of the test run go to a fresh folder, so every notebook really trains. A small
@@ -97,9 +107,7 @@ test: data assets
 	rm -rf .cache/test _build/smoke _build/smoke-zh && mkdir -p .cache/test
 	$(BIN)/python -m genviz_utils.report --results $$GENVIZ_RESULTS --json .cache/test/metrics.json --markdown book/_generated/metrics.md
 	GENVIZ_CACHE=$(CURDIR)/.cache/test/site GENVIZ_FOR_WEBSITE=1 $(BIN)/jupyter-book build . -W -n --keep-going --path-output _build/smoke
-	$(BIN)/python tools/i18n.py config zh_CN .cache/test/zh.yml --cache _build/smoke/_build/.jupyter_cache
-	GENVIZ_CACHE=$(CURDIR)/.cache/test/site GENVIZ_FOR_WEBSITE=1 $(BIN)/jupyter-book build . --config .cache/test/zh.yml -W -n --keep-going --path-output _build/smoke-zh
-	rm -rf _build/smoke/_build/html/zh && cp -r _build/smoke-zh/_build/html _build/smoke/_build/html/zh
+	$(call chinese_edition,_build/smoke,_build/smoke-zh,GENVIZ_CACHE=$(CURDIR)/.cache/test/site)
 	GENVIZ_CACHE=$(CURDIR)/.cache/test/nbval GENVIZ_SITE=$(CURDIR)/_build/smoke/_build/html \
 	  $(BIN)/python -m pytest tests notebooks \
 	  --nbval-lax --nbval-current-env --durations=15 -p no:cacheprovider

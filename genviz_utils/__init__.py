@@ -22,6 +22,15 @@ Modules, one concern each:
 - ``bench``       -- training throughput against a tutorial input pipeline (``make bench``).
 - ``models/``     -- reference models later chapters import, one file per chapter; ``registry.load_model`` rebuilds any.
 - ``exercises/``  -- checkers that tell the reader what is wrong, one file per chapter.
+- ``editions``    -- the words inside figures and explorers in the Chinese edition (``words_zh_CN.json``).
 """
 
+import os
+
 __version__ = "0.1.0"
+
+if os.environ.get("GENVIZ_FOR_WEBSITE"):
+    # executed for the website: every figure also carries its image with Chinese words (the Chinese edition's)
+    from .editions import register_for_website
+
+    register_for_website()

@@ -392,3 +392,56 @@ def test_page_checks_its_weights_against_pytorch(page):
     page.set_content(f"<script>{asset('engine.js')}</script>")
     page.evaluate("(spec) => window.genvizLive.makeNet(spec)", spec)
     assert any("differs from PyTorch" in e for e in errors), errors
+
+
+def _chinese_page(chromium, body: str, lang: str = "zh-CN"):
+    """A fresh page in ``lang`` that has loaded the Chinese edition's table of words (as the Chinese site does)."""
+    import json
+
+    from genviz_utils import editions
+
+    table = json.dumps({"words": editions.table("zh_CN"), "keep": sorted(editions.KEEP)}, ensure_ascii=False)
+    pg = chromium.new_page()
+    pg.set_content(f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
+                   f"<script>window.genvizWords = {table};</script></head><body>{body}</body></html>")
+    pg.wait_for_function("document.querySelector('.genviz-live[data-localized]') !== null")
+    return pg
+
+
+def test_an_explorer_on_a_chinese_page_shows_its_words_in_chinese_and_keeps_them_so(chromium):
+    """Title, class legend and the words the pad rewrites as it is dragged are translated; the English page keeps
+    its English; a word the table lacks stays English and is reported (the site's browser tests read the report)."""
+    from genviz_utils.editions import translate
+
+    classes = ["Sandal", "Bag"]
+    pad = live_latent_pad(_model().decoder_logits, lim=2, title="2-D AE: drag to decode", class_names=classes,
+                          points=torch.randn(4, 2), labels=torch.tensor([0, 1, 0, 1]),
+                          pad_units="in std of the test codes:").data
+    pg = _chinese_page(chromium, pad)
+    try:
+        root = pg.locator(".genviz-live")
+        assert root.locator("b").first.inner_text() == translate("2-D AE: drag to decode", "zh_CN")
+        legend = root.inner_text()
+        assert all(translate(c, "zh_CN") in legend and c not in legend for c in classes), legend
+        box = root.locator("canvas.pad").bounding_box()
+        pg.mouse.click(box["x"] + 0.8 * box["width"], box["y"] + 0.25 * box["height"])
+        shown = root.locator(".padcoords").inner_text()
+        assert shown == translate("in std of the test codes: (1.20, 1.00)", "zh_CN"), shown
+        assert pg.evaluate("window.genvizLive.untranslated.size") == 0
+        # the runtime's lookup is the Python one
+        for s in ["Sandal", "cell (3, 3): code 8", "step 12 of 49: code 14 drawn with p = 0.320; 64 of 64 codes "
+                  "possible", "$\\beta$ = 4", "VQ-GAN", "z1 (std)"]:
+            assert pg.evaluate("(s) => window.genvizLive.translate(s)", s) == translate(s, "zh_CN"), s
+    finally:
+        pg.close()
+    english = _chinese_page(chromium, pad, lang="en")
+    try:
+        assert english.locator(".genviz-live b").first.inner_text() == "2-D AE: drag to decode"
+    finally:
+        english.close()
+    missing = _chinese_page(chromium, live_latent_pad(_model().decoder_logits, title="a phrase no table holds").data)
+    try:
+        assert missing.locator(".genviz-live b").first.inner_text() == "a phrase no table holds"
+        assert missing.evaluate("Array.from(window.genvizLive.untranslated)") == ["a phrase no table holds"]
+    finally:
+        missing.close()

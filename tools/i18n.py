@@ -12,6 +12,7 @@ execution cache, so no notebook runs twice.
     python tools/i18n.py todo PO [--all]         # the messages still to translate, as blocks "=== N" + English
     python tools/i18n.py apply PO FILE           # write the blocks "=== N" + translation of FILE into PO, lint them
     python tools/i18n.py config zh_CN OUT.yml --cache DIR   # the Jupyter Book config of an edition
+    python tools/i18n.py figure-words DIR [--all]   # words of the executed notebooks' figures with no translation
 
 To translate, ``todo`` a catalogue into a text file, replace each block's English by its translation (the text
 is raw: LaTeX and backslashes as they are, no escaping), and ``apply`` it; N is the message's place in the
@@ -20,17 +21,25 @@ catalogue. ``apply`` prints what a translation lost of its English's markup; fix
 A page that is still being translated is listed in ``locale/zh_CN/PENDING`` (one page name a line): ``check``
 accepts gaps there only, and fails when a listed page is complete (take it off the list). The Chinese site marks
 such a page with a note that parts of it are still in English.
+
+The words inside figures and explorers are not in the catalogues: they are looked up in
+``genviz_utils/words_zh_CN.json`` (``genviz_utils.editions``). ``figure-words`` lists those the figures of
+executed notebooks (``_build/jupyter_execute``) drew without a translation; the Chinese build warns of each, and
+the browser tests fail on an explorer's word without one.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+
+from genviz_utils.editions import figure_mime, translate
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE = ROOT / "locale"
@@ -87,6 +96,8 @@ def edition_config(language: str, out: Path, cache: Path | None, execute: str = 
     sphinx["config"]["html_extra_path"] = [str(ROOT / p) for p in sphinx["config"]["html_extra_path"]]
     sphinx["config"].update(language=language, locale_dirs=[str(LOCALE)], gettext_compact=False,
                             gettext_uuid=False)
+    # the figures' images with the edition's words (genviz_utils.editions), before the English image/png (50)
+    sphinx["config"]["nb_mime_priority_overrides"] = [["*", figure_mime(language), 45]]
     config["execute"]["execute_notebooks"] = execute
     if cache is not None:
         config["execute"]["cache"] = str(Path(cache).resolve())
@@ -286,6 +297,22 @@ def check() -> list[str]:
     return problems
 
 
+def figure_words(folder: Path, everything: bool = False, language: str = LANG) -> dict[str, str | None]:
+    """The words the figures of the executed notebooks under ``folder`` carry (their images in ``language``):
+    English -> its translation now, only those without one unless ``everything``."""
+    import nbformat
+
+    words: dict[str, str | None] = {}
+    for path in sorted(Path(folder).rglob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for output in cell.get("outputs", []):
+                for english in output.get("metadata", {}).get(figure_mime(language), {}).get("words", {}):
+                    now = translate(english, language)
+                    if everything or now is None:
+                        words[english] = now
+    return words
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -302,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg.add_argument("language")
     cfg.add_argument("out", type=Path)
     cfg.add_argument("--cache", type=Path, required=True)
+    fig_cmd = sub.add_parser("figure-words")
+    fig_cmd.add_argument("folder", type=Path)
+    fig_cmd.add_argument("--all", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "update":
         update()
@@ -317,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(todo(args.po, args.all))
     elif args.command == "apply":
         return 1 if apply(args.po, args.file.read_text(encoding="utf-8")) else 0
+    elif args.command == "figure-words":
+        words = figure_words(args.folder, args.all)
+        print(json.dumps(words, ensure_ascii=False, indent=1))
+        return 1 if any(v is None for v in words.values()) else 0
     else:
         edition_config(args.language, args.out, args.cache)
     return 0

@@ -3,13 +3,21 @@
 Every page gets a link to the same page in the other edition, at the top of the article and as a
 ``<link rel="alternate" hreflang>``. A Chinese page whose catalogue is still being translated (listed in
 ``locale/zh_CN/PENDING``) says so above its text, since the messages without a translation stay in English.
+The Chinese site also loads the table of the words inside explorers (``_static/genviz-words.js``, from
+``genviz_utils/words_zh_CN.json``), which the explorers' runtime reads to translate their labels.
 """
 
 from __future__ import annotations
 
+import gettext
+import json
 from pathlib import Path
 
+from sphinx import addnodes
 from sphinx.application import Sphinx
+from sphinx.transforms import SphinxTransform
+
+from genviz_utils import editions
 
 ZH_DIR = "zh/"  # where the Chinese site sits inside the English one
 _PENDING = Path(__file__).resolve().parents[2] / "locale" / "zh_CN" / "PENDING"
@@ -46,6 +54,84 @@ def _add_switch(app: Sphinx, pagename, templatename, context, doctree) -> None:
     context["body"] = switch + note + context["body"]
 
 
+def _translate_captions(app: Sphinx, doctree) -> None:
+    """The sidebar's part captions ("Chapters", "About"), from the root page's catalogue: sphinx-external-toc
+    adds its toctrees after Sphinx has translated the page, so their captions would stay English."""
+    if not is_chinese(app):
+        return
+    catalogue = gettext.translation(app.env.docname, localedir=_PENDING.parents[1], languages=[app.config.language],
+                                    fallback=True)
+    for toctree in doctree.findall(addnodes.toctree):
+        if toctree.get("caption"):
+            toctree["caption"] = catalogue.gettext(toctree["caption"])
+
+
+class ExerciseTitles(SphinxTransform):
+    """sphinx-exercise builds an exercise's own title ("(Error per image)") without a source or a raw text, and
+    Sphinx's gettext skips a text without them: give it the page's source and its text (math back between $), so
+    that it is extracted and translated like a heading."""
+
+    default_priority = 5   # before Sphinx's Locale transform (20), which translates
+
+    def apply(self, **kwargs) -> None:
+        from docutils import nodes
+        from sphinx_exercise.nodes import exercise_subtitle
+
+        for node in self.document.findall(exercise_subtitle):
+            node.source = node.source or self.document["source"]
+            node.line = node.line or node.parent.line or 1
+            node.rawsource = node.rawsource or "".join(
+                f"${c.astext()}$" if isinstance(c, nodes.math) else c.astext() for c in node.children)
+
+
+def _extract_exercise_titles(app: Sphinx, doctree) -> None:
+    """The gettext builder reads a page's messages after sphinx-exercise has rebuilt its titles from nodes without a
+    source: take the exercises' own titles from the page as read."""
+    if app.builder.name != "gettext":
+        return
+    from sphinx.builders.gettext import MsgOrigin
+    from sphinx.util.i18n import docname_to_domain
+    from sphinx_exercise.nodes import exercise_subtitle
+
+    catalogue = app.builder.catalogs[docname_to_domain(app.env.docname, app.config.gettext_compact)]
+    for node in doctree.findall(exercise_subtitle):
+        catalogue.add(node.rawsource, MsgOrigin(node.source, node.line))
+
+
+def _register_translated_exercises(app: Sphinx, doctree) -> None:
+    """sphinx-exercise titles a solution from the copy of its exercise it kept when the directive ran, before the
+    page was translated: keep the translated exercise instead."""
+    registry = getattr(app.env, "sphinx_exercise_registry", {})
+    if not is_chinese(app) or not registry:
+        return
+    from sphinx_exercise.nodes import exercise_enumerable_node, exercise_node
+
+    for node in doctree.findall(lambda n: isinstance(n, (exercise_node, exercise_enumerable_node))):
+        if node.get("label") in registry:
+            registry[node["label"]]["node"] = node.deepcopy()
+
+
+WORDS_JS = "genviz-words.js"
+
+
+def _load_words(app: Sphinx) -> None:
+    if is_chinese(app) and app.builder.format == "html":
+        app.add_js_file(WORDS_JS)
+
+
+def _write_words(app: Sphinx, exception) -> None:
+    if exception is None and is_chinese(app) and app.builder.format == "html":
+        table = {"words": editions.table("zh_CN"), "keep": sorted(editions.KEEP)}
+        out = Path(app.outdir) / "_static" / WORDS_JS
+        out.write_text("window.genvizWords = " + json.dumps(table, ensure_ascii=False) + ";\n", encoding="utf-8")
+
+
 def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", _add_switch)
+    app.connect("builder-inited", _load_words)
+    app.connect("doctree-read", _translate_captions)
+    app.add_transform(ExerciseTitles)
+    app.connect("doctree-read", _extract_exercise_titles)
+    app.connect("doctree-read", _register_translated_exercises)
+    app.connect("build-finished", _write_words)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

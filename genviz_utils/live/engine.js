@@ -3,7 +3,7 @@
 // on one tensor (a Float32Array and its shape) with named float32 weights in PyTorch's layouts; the token prior
 // has its own small runner with a key/value cache. Every op is checked against PyTorch (tests/test_live.py).
 (function () {
-  const VERSION = 4;
+  const VERSION = 5;
   if (window.genvizLive && window.genvizLive.version >= VERSION) return;  // one copy per page is enough
 
   // Weights arrive as base85 text (Python's base64.b85encode of little-endian float32 bytes: 5 characters per 4
@@ -303,9 +303,83 @@
     ctx.drawImage(tmp, 0, 0, canvas.width, canvas.height);
   }
 
+  // The Chinese edition: an explorer's words in the page's language, from window.genvizWords (the table of
+  // genviz_utils/words_zh_CN.json, which only the Chinese site loads), looked up as genviz_utils.editions.translate
+  // does: the whole string, else a template whose {} stand for any text. Elsewhere (Jupyter, Colab, the English
+  // site) the words stay English.
+  const MATH = /\$[^$]*\$/g, WORD = /[A-Za-z][A-Za-z'’-]*[A-Za-z]/g;
+  let book = null;
+  function words() {
+    const w = window.genvizWords;
+    if (!w || !/^zh/i.test(document.documentElement.lang || "")) return null;
+    if (!book || book.source !== w) {
+      const templates = Object.keys(w.words).filter((k) => k.includes("{}")).map((k) => [new RegExp("^" +
+        k.split("{}").map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("(.+?)") + "$", "s"), w.words[k]]);
+      templates.sort((a, b) => b[0].source.length - a[0].source.length);
+      book = { source: w, table: w.words, keep: new Set(w.keep), templates };
+    }
+    return book;
+  }
+  const needsEntry = (b, s) => (s.replace(MATH, " ").match(WORD) || []).some((w) => !b.keep.has(w));
+  // s in the page's language; s when it has nothing to translate; null when the table lacks it
+  function translate(s) {
+    const b = words(), core = s.trim().replace(/\s+/g, " ");   // as the page shows it: runs of spaces are one
+    if (!b || !core || !needsEntry(b, core)) return s;
+    let found = b.table[core];
+    if (found === undefined) {
+      for (const [re, value] of b.templates) {
+        const m = core.match(re);
+        if (!m) continue;
+        const parts = m.slice(1).map(translate);
+        if (parts.every((p) => p !== null)) {
+          const pieces = value.split("{}");
+          found = pieces[0] + parts.map((p, i) => p + pieces[i + 1]).join("");
+          break;
+        }
+      }
+    }
+    if (found === undefined) {
+      untranslated.add(core);
+      return null;
+    }
+    return s.slice(0, s.length - s.trimStart().length) + found + s.slice(s.trimEnd().length);
+  }
+  const untranslated = new Set();    // words met without a translation (the browser tests read it)
+  const tr = (s) => translate(s) ?? s;
+  // translate root's text and labels now and whenever the explorer rewrites them
+  function localize(root) {
+    if (!words()) return;
+    const visit = (node) => {
+      if (node.nodeType === Node.TEXT_NODE) {
+        const t = tr(node.nodeValue);
+        if (t !== node.nodeValue) node.nodeValue = t;
+      } else if (node.nodeType === Node.ELEMENT_NODE && !/^(SCRIPT|STYLE)$/.test(node.tagName)) {
+        for (const a of ["aria-label", "title"]) {
+          const v = node.getAttribute(a);
+          if (v && tr(v) !== v) node.setAttribute(a, tr(v));
+        }
+        node.childNodes.forEach(visit);
+      }
+    };
+    visit(root);
+    new MutationObserver((changes) => changes.forEach((c) => {
+      if (c.type === "characterData") visit(c.target);
+      else c.addedNodes.forEach(visit);
+    })).observe(root, { subtree: true, childList: true, characterData: true });
+  }
+  function localizeAll() {
+    document.querySelectorAll(".genviz-live:not([data-localized])").forEach((root) => {
+      root.setAttribute("data-localized", "");
+      localize(root);
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", localizeAll);
+  else setTimeout(localizeAll, 0);
+
   const old = window.genvizLive || {};
   window.genvizLive = {
     version: VERSION, makeNet, makePrior, rng, probs, draw, paint, weights, linear, layerNorm, f32, selfCheck, ACT,
+    translate: tr, untranslated, localizeAll,
     nets: old.nets || {},      // element id -> its network, for the tests
     shown: old.shown || {},    // element id -> performance.now() at its first image
     started: old.started || {},   // element id -> performance.now() when its script began

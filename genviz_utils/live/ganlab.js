@@ -368,7 +368,7 @@
     ctx.clearRect(0, 0, W, H);
     ctx.strokeStyle = "#ccc"; ctx.strokeRect(0.5, 0.5, W - 1, H - 1);
     ctx.fillStyle = "#888"; ctx.font = "10px sans-serif";
-    ctx.fillText("modes covered (0 to " + nModes + ") during training", 4, 11);
+    ctx.fillText(window.genvizLive.translate("modes covered (0 to " + nModes + ") during training"), 4, 11);
     if (history.length < 2) return;
     const last = Math.max(history[history.length - 1][0], 500), span = Math.min(maxSteps, last);
     ctx.strokeStyle = "#d62728"; ctx.lineWidth = 1.5; ctx.beginPath();
