@@ -39,7 +39,8 @@ sysdeps:
 	    apt-get install -y -qq $(DEBS) >/dev/null 2>&1 || \
 	    { apt-get update -qq >/dev/null 2>&1; apt-get install -y -qq $(DEBS) >/dev/null 2>&1; } || \
 	    echo "note: could not install $(DEBS)"; \
-	  else echo "note: not installed: $(DEBS) (Debian packages; torchvision downloads the data instead)"; fi; \
+	  else echo "note: not installed: $(DEBS) (Debian packages; without them torchvision downloads the data, the" \
+	    "browser tests need a Chromium, and the Chinese edition's figures keep their English words)"; fi; \
 	fi
 
 data: $(STAMP) sysdeps
@@ -70,9 +71,10 @@ REPORT_BENCH := --bench _build/bench/bench.json --live _build/bench/live.json
 
 # The Chinese edition of the site built into $(1) (its _build/html and the execution cache it left), built in $(2)
 # from that cache (no notebook runs again) and copied to $(1)/_build/html/zh; $(3): the English build's other
-# variables. Its config is tools/i18n.py's.
+# variables. Its config is tools/i18n.py's. It starts afresh (about half a minute), so that every figure's words
+# are checked against the table as it is now.
 define chinese_edition
-$(BIN)/python tools/i18n.py config zh_CN $(2)/_config.yml --cache $(1)/_build/.jupyter_cache && \
+rm -rf $(2) && $(BIN)/python tools/i18n.py config zh_CN $(2)/_config.yml --cache $(1)/_build/.jupyter_cache && \
 	$(3) GENVIZ_FOR_WEBSITE=1 $(BIN)/jupyter-book build . --config $(2)/_config.yml --path-output $(2) -W -n --keep-going && \
 	rm -rf $(1)/_build/html/zh && cp -r $(2)/_build/html $(1)/_build/html/zh
 endef

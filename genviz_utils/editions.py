@@ -14,7 +14,7 @@ or only names kept as they are (:data:`KEEP`: FD, KL, VQ-GAN ...), need no entry
   loads (``book/_ext/editions.py``).
 
 Chinese needs a CJK font (Debian's ``fonts-noto-cjk``, which ``make`` installs): without one the figures keep
-their English words, and a warning says so.
+their English words (no second image, so nothing for the build to check), and a line on the build's log says so.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from matplotlib.ticker import Formatter
 # Names and abbreviations that stay as they are in every edition (a word of a figure made only of these, numbers,
 # symbols and $math$ needs no entry in the table).
 KEEP = frozenset("""
-log exp max min argmax sqrt tanh softmax AE VAE VQ VQ-VAE GAN VQ-GAN DCGAN LDM DDIM DDPM FD KID KL ELBO PSNR
+log exp max min argmax sqrt tanh softmax beta nats REINFORCE AE VAE VQ VQ-VAE GAN VQ-GAN DCGAN LDM DDIM
+DDPM FD KID KL ELBO PSNR
 SSIM MSE BCE CKA MLP CNN PCA IS NLL U-Net PixelCNN ReLU SiLU GELU Adam AdamW SGD EMA ms dB bpd Fashion-MNIST
 MNIST ONNX CPU GPU FMNIST top-k PacGAN
 """.split())
@@ -67,9 +68,10 @@ def table(lang: str) -> dict[str, str]:
 
 @functools.cache
 def _templates(lang: str) -> list[tuple[re.Pattern, str]]:
-    out = [(re.compile("^" + "(.+?)".join(map(re.escape, k.split("{}"))) + "$", re.S), v)
-           for k, v in table(lang).items() if "{}" in k]
-    return sorted(out, key=lambda p: -len(p[0].pattern))   # the most specific template first
+    """The table's templates as patterns, the most specific (most literal characters) first; engine.js sorts the
+    same way."""
+    keys = sorted((k for k in table(lang) if "{}" in k), key=lambda k: (-len(k.replace("{}", "")), k))
+    return [(re.compile("^" + "(.+?)".join(map(re.escape, k.split("{}"))) + "$", re.S), table(lang)[k]) for k in keys]
 
 
 def translate(text: str, lang: str) -> str | None:
@@ -146,55 +148,73 @@ class _Translated(Formatter):
         return self.inner.format_data_short(value)
 
 
-def _texts(fig) -> list:
-    """Every text artist of ``fig`` that holds words: figure texts and legends, and per axes its titles, axis
-    labels, texts, annotations and legend (tick labels are translated through their formatters)."""
-    out = list(fig.texts)
-    legends = list(fig.legends)
-    for sub in getattr(fig, "subfigs", []):
-        out += _texts(sub)
-    for ax in fig.axes:
-        out += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
-        if ax.get_legend() is not None:
-            legends.append(ax.get_legend())
-    for leg in legends:
-        out += [*leg.get_texts(), leg.get_title()]
-    return out
+def _artists(fig) -> tuple[list, list]:
+    """The Axes of ``fig`` (its subfigures' and insets' too) and every text artist that holds words: titles,
+    axis labels, texts, annotations, legends, colorbar labels. Each once; tick labels are left out (the
+    formatters write them at every draw, so they are translated there)."""
+    from matplotlib.axes import Axes
+    from matplotlib.text import Text
+
+    axes = list({id(a): a for a in fig.findobj(Axes)}.values())
+    ticks = {id(t) for ax in axes for axis in (ax.xaxis, ax.yaxis)
+             for tick in axis.majorTicks + axis.minorTicks for t in (tick.label1, tick.label2)}
+    texts = [t for t in {id(t): t for t in fig.findobj(Text)}.values() if id(t) not in ticks]
+    return axes, texts
+
+
+def _cjk_first(text: str) -> bool:
+    """mathtext draws the words around $math$ in a text's first font alone, with no fallback: a Chinese text with
+    math needs the CJK font first."""
+    return bool(_MATH.search(text)) and not text.isascii()
 
 
 @contextlib.contextmanager
 def translated(fig, lang: str, font: str | None) -> Iterator[dict[str, str | None]]:
-    """``fig`` with its words in ``lang`` (and ``font`` as the fallback for glyphs its fonts lack) inside the
-    block; as it was after. Yields the words met: English -> translation (None: not in the table)."""
+    """``fig`` with its words in ``lang`` (and ``font`` for the glyphs its fonts lack) inside the block; as it
+    was after, also if this fails half-way. Yields the words met: English -> translation (None: not in the
+    table)."""
     import matplotlib as mpl
 
     seen: dict[str, str | None] = {}
     undo = []
-    for t in _texts(fig):
-        text = t.get_text()
-        out = translate(text, lang)
-        if out != text:
-            seen[text.strip()] = translate(text.strip(), lang)
-        if out is not None and out != text:
-            undo.append((t.set_text, text))
-            t.set_text(out)
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            for ticker in (axis.major, axis.minor):
-                undo.append((functools.partial(setattr, ticker, "formatter"), ticker.formatter))
-                ticker.formatter = _Translated(ticker.formatter, lang, seen)
-            if font:
-                for tick in axis.majorTicks + axis.minorTicks:
-                    for t in (tick.label1, tick.label2):
-                        undo.append((t.set_fontfamily, t.get_fontfamily()))
-                        t.set_fontfamily([*t.get_fontfamily(), font])
-    if font:
-        for t in _texts(fig):
-            undo.append((t.set_fontfamily, t.get_fontfamily()))
-            # mathtext draws the words around $math$ in the first font alone (no fallback): CJK first there
-            has_math = _MATH.search(t.get_text()) and not t.get_text().isascii()
-            t.set_fontfamily([font, *t.get_fontfamily()] if has_math else [*t.get_fontfamily(), font])
+
+    def set_font(t) -> None:
+        undo.append((t.set_fontfamily, t.get_fontfamily()))
+        family = [f for f in t.get_fontfamily() if f != font]
+        t.set_fontfamily([font, *family] if _cjk_first(t.get_text()) else [*family, font])
+
     try:
+        axes, texts = _artists(fig)
+        for t in texts:
+            text = t.get_text()
+            out = translate(text, lang)
+            if out != text:
+                seen[text.strip()] = translate(text.strip(), lang)
+            if out is not None and out != text:
+                undo.append((t.set_text, text))
+                t.set_text(out)
+            if font:
+                set_font(t)
+        wrapped = set()
+        for ax in axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                for ticker in (axis.major, axis.minor):
+                    if id(ticker) in wrapped:            # shared axes share their tickers: wrap each once
+                        continue
+                    wrapped.add(id(ticker))
+                    undo.append((functools.partial(setattr, ticker, "formatter"), ticker.formatter))
+                    ticker.formatter = _Translated(ticker.formatter, lang, seen)
+                if font:
+                    locs = axis.get_majorticklocs()
+                    labels = axis.major.formatter.format_ticks(locs)
+                    for tick, label in zip(axis.get_major_ticks(len(locs)), labels, strict=False):
+                        for t in (tick.label1, tick.label2):
+                            undo.append((t.set_text, t.get_text()))
+                            t.set_text(label)           # what the draw will write: set_font reads it
+                            set_font(t)
+                    for tick in axis.minorTicks:
+                        for t in (tick.label1, tick.label2):
+                            set_font(t)
         with mpl.rc_context({"font.family": [*mpl.rcParams["font.family"], font]} if font else {}):
             yield seen
     finally:
@@ -212,7 +232,8 @@ def render_png(fig, lang: str) -> tuple[str, dict[str, str | None]]:
 
 
 def _warn_no_font(lang: str) -> None:
-    # the kernel's own stderr: the build's log, not the page (a warning in a cell's output fails the build)
+    # on the kernel's own stderr, which the build's log shows: not a warning in the cell's output, which would put
+    # it on the English page too (and fail the build under -W)
     print(f"genviz_utils.editions: no CJK font found ({', '.join(CJK_FONTS[:2])}; on Debian: apt-get install "
           f"fonts-noto-cjk): the figures of the {lang} edition keep their English words.", file=sys.__stderr__)
 
@@ -265,13 +286,14 @@ class FigureRenderer:
     @staticmethod
     def handle_mime(renderer, data, inline: bool):
         match = re.fullmatch(r"image/x-genviz-(\w+)\+png", data.mime_type)
-        if match is None or inline:
+        if match is None:
             return None
         import dataclasses
 
         lang, meta = match[1], dict(data.output_metadata.get(data.mime_type, {}))
         env = getattr(renderer.renderer, "sphinx_env", None)
-        if env is None or not (env.config.language or "").replace("-", "_").startswith(lang):
+        build = (env.config.language or "en").replace("-", "_") if env is not None else "en"
+        if build.split("_")[0] != lang.split("_")[0]:
             return []                               # another edition's image: that edition's build shows it
         for english, drawn in meta.pop("words", {}).items():
             now = translate(english, lang)
@@ -279,8 +301,10 @@ class FigureRenderer:
                 renderer.logger.warning(f"a figure word without a {lang} translation: {english!r} (add it to "
                                         f"genviz_utils/words_{lang}.json)", subtype="genviz_words", line=data.line)
             elif drawn != now:
-                renderer.logger.warning(f"a figure word drawn as {drawn!r}, translated {now!r} now: execute this "
-                                        f"notebook again (its figures carry the old words)",
-                                        subtype="genviz_words", line=data.line)
+                renderer.logger.warning(
+                    f"a figure word drawn as {drawn!r}, translated {now!r} now: execute this notebook again "
+                    f"(python tools/i18n.py uncache {env.doc2path(env.docname, False)} --cache "
+                    f"{renderer.config.execution_cache_path or '_build/.jupyter_cache'}, then build)",
+                    subtype="genviz_words", line=data.line)
         png = dataclasses.replace(data, mime_type="image/png", output_metadata={"image/png": meta})
-        return renderer.render_image(png)
+        return renderer.render_image_inline(png) if inline else renderer.render_image(png)

@@ -72,8 +72,33 @@ def test_a_figure_drawn_in_chinese_then_given_back_as_it_was():
     assert a.get_title() == "step 300" and a.get_xlabel() == "step"
     assert [t.get_text() for t in a.get_legend().get_texts()] == ["loss"]
     assert "_Translated" not in type(b.xaxis.get_major_formatter()).__name__
-    assert all(editions.cjk_font() not in t.get_fontfamily() for t in editions._texts(fig))
+    assert all(editions.cjk_font() not in t.get_fontfamily() for t in editions._artists(fig)[1])
     assert print_figure(fig, "png", bbox_inches="tight") == english
+    plt.close(fig)
+
+
+def test_shared_axes_insets_and_math_tick_labels():
+    """Axes that share an axis share its formatter: it is translated once (twice would look the Chinese up again
+    and report it missing); an inset's words are translated too; a tick label with $math$ and Chinese gets the
+    CJK font first (mathtext draws the words around math in the first font alone)."""
+    if editions.cjk_font() is None:
+        pytest.skip("no CJK font here (apt-get install fonts-noto-cjk; make does this as root)")
+    fig, (a, b) = plt.subplots(1, 2, sharey=True, figsize=(5, 2.5))
+    for ax in (a, b):
+        ax.barh(["Sandal", "Bag"], [1, 2])
+    a.set_xticks([0, 1], ["code $e_k$", "loss"])
+    inset = b.inset_axes([0.5, 0.5, 0.4, 0.4])
+    inset.set_title("step")
+    words = editions.table(ZH)
+    with editions.translated(fig, ZH, editions.cjk_font()) as seen:
+        fig.canvas.draw()
+        assert seen["Sandal"] == words["Sandal"] and seen["step"] == words["step"]
+        assert None not in seen.values(), seen
+        label = next(t for t in a.get_xticklabels() if "$" in t.get_text())
+        assert label.get_text() == editions.translate("code $e_k$", ZH) != "code $e_k$"
+        assert label.get_fontfamily()[0] == editions.cjk_font()
+        assert inset.get_title() == words["step"]
+    assert inset.get_title() == "step" and type(a.yaxis.major.formatter).__name__ != "_Translated"
     plt.close(fig)
 
 
@@ -91,9 +116,11 @@ def _render(words: dict, language: str = "zh_CN"):
     from myst_nb.core.render import MimeData
 
     logger, images = _Logger(), []
-    env = SimpleNamespace(config=SimpleNamespace(language=language))
+    env = SimpleNamespace(config=SimpleNamespace(language=language), docname="notebooks/01_autoencoder",
+                          doc2path=lambda name, base=True: f"{name}.ipynb")
     renderer = SimpleNamespace(logger=logger, render_image=lambda d: images.append(d) or ["image"],
-                               renderer=SimpleNamespace(sphinx_env=env))
+                               renderer=SimpleNamespace(sphinx_env=env),
+                               config=SimpleNamespace(execution_cache_path="_build/.jupyter_cache"))
     mime = editions.figure_mime(ZH)
     data = MimeData(mime, base64.b64encode(b"\x89PNG").decode(), line=3,
                     output_metadata={mime: {"words": words, "width": 300}})
@@ -109,7 +136,8 @@ def test_renderer_shows_the_image_and_warns_of_missing_and_stale_words():
     out, warnings, _ = _render({"a phrase no figure draws": None, "loss": "旧的译文"})
     assert out == ["image"] and len(warnings) == 2
     assert "without a zh_CN translation: 'a phrase no figure draws'" in warnings[0]
-    assert "execute this notebook again" in warnings[1]
+    assert "execute this notebook again (python tools/i18n.py uncache notebooks/01_autoencoder.ipynb --cache " \
+           "_build/.jupyter_cache, then build)" in warnings[1]
     # the English build leaves the Chinese image out, and warns of nothing
     out, warnings, images = _render({"a phrase no figure draws": None}, language="en")
     assert out == [] and not warnings and not images

@@ -113,3 +113,28 @@ def test_the_chinese_config_reads_the_english_execution_cache(tmp_path):
     assert config["sphinx"]["config"]["locale_dirs"] == [str(ROOT / "locale")]
     assert config["execute"] == {**config["execute"], "execute_notebooks": "cache", "cache": str(tmp_path / "cache")}
     assert all(Path(p).is_absolute() for p in config["sphinx"]["local_extensions"].values())
+    # the Chinese figures' images come before the English image/png
+    assert config["sphinx"]["config"]["nb_mime_priority_overrides"] == [["*", "image/x-genviz-zh_CN+png", 45]]
+
+
+def test_uncache_drops_only_the_named_notebooks(tmp_path):
+    from jupyter_cache import get_cache
+
+    store = get_cache(str(tmp_path / "cache"))
+    for name in ("01_autoencoder", "02_vae"):
+        store.cache_notebook_file(ROOT / "notebooks" / f"{name}.ipynb", check_validity=False)
+    assert i18n.uncache([Path("notebooks/02_vae.ipynb")], tmp_path / "cache") == 1
+    assert [Path(r.uri).name for r in store.list_cache_records()] == ["01_autoencoder.ipynb"]
+    assert i18n.uncache([Path("notebooks/02_vae.ipynb")], tmp_path / "cache") == 0
+
+
+def test_figure_words_lists_the_words_without_a_translation(tmp_path):
+    import nbformat
+
+    mime = i18n.figure_mime("zh_CN")
+    words = {"loss": "损失", "a phrase no table holds": None}
+    figure = nbformat.v4.new_output("display_data", data={mime: "iVBOR"}, metadata={mime: {"words": words}})
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("plot()", outputs=[figure])])
+    nbformat.write(nb, tmp_path / "x.ipynb")
+    assert i18n.figure_words(tmp_path) == {"a phrase no table holds": None}
+    assert i18n.figure_words(tmp_path, everything=True)["loss"] == i18n.translate("loss", "zh_CN")

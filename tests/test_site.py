@@ -258,14 +258,40 @@ def _img_names(html_path: Path) -> set[str]:
     return {Path(src).name for src in re.findall(r'<img[^>]+src="([^"]+)"', html_path.read_text(encoding="utf-8"))}
 
 
+def _chinese_figures(path: str) -> int:
+    """How many distinct figures with translated words the executed notebook of ``path`` carries (its
+    second images, genviz_utils.editions), from the build's executed notebooks beside the site."""
+    import nbformat
+
+    from genviz_utils.editions import figure_mime
+
+    mime, images = figure_mime("zh_CN"), set()
+    executed = Path(SITE).parent / "jupyter_execute" / "notebooks" / f"{Path(path).stem}.ipynb"
+    for cell in nbformat.read(executed, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            if output.get("metadata", {}).get(mime, {}).get("words"):
+                images.add(output["data"][mime])
+    return len(images)
+
+
+# what a reader presses in the explorers: every slider to its end, every choice to its last option, every button
+PRESS_ALL_JS = """(root) => {
+    root.querySelectorAll("input[type=range]").forEach((s) => { s.value = s.max;
+        s.dispatchEvent(new Event("input")); s.dispatchEvent(new Event("change")); });
+    root.querySelectorAll("select").forEach((s) => { s.selectedIndex = s.options.length - 1;
+        s.dispatchEvent(new Event("change")); });
+    root.querySelectorAll("button").forEach((b) => b.click()); }"""
+
+
 @pytest.mark.parametrize("path", [p for p in _chapter_pages()])
 def test_chinese_pages_draw_figures_and_explorers_in_chinese(browser, server, path):
-    """The Chinese page of a chapter shows figures of its own (drawn with the Chinese words of
-    genviz_utils/words_zh_CN.json), not the English page's, and its live explorers leave no word untranslated,
-    also once moved; the English page does not load the table."""
+    """The Chinese page of a chapter shows, for every figure with words, an image of its own (drawn with the
+    Chinese words of genviz_utils/words_zh_CN.json), not the English page's; its live explorers leave no word
+    untranslated, also once every control is moved and pressed; the English page does not load the table."""
     root = Path(SITE)
-    own = _img_names(root / ZH / path) - _img_names(root / path)
-    assert len(own) >= 3, f"{ZH}{path} shows {len(own)} figures of its own: the others are the English page's"
+    own, expected_own = _img_names(root / ZH / path) - _img_names(root / path), _chinese_figures(path)
+    assert expected_own >= 3 and len(own) >= expected_own, (
+        f"{ZH}{path} shows {len(own)} figures of its own, but its notebook drew {expected_own} with Chinese words")
     english, _, _ = _open(browser, f"{server}/{path}")
     try:
         assert english.evaluate("window.genvizWords === undefined"), f"{path} loads the Chinese words"
@@ -276,12 +302,10 @@ def test_chinese_pages_draw_figures_and_explorers_in_chinese(browser, server, pa
         expected = LIVE[Path(path).stem]
         page.wait_for_function(f"document.querySelectorAll('.genviz-live[data-localized]').length >= {expected}",
                                timeout=30_000)
-        for i in range(expected):   # move each explorer's first slider: the words it rewrites are translated too
-            root_el = page.locator(".genviz-live").nth(i)
-            if root_el.locator("input[type=range]").count():
-                root_el.locator("input[type=range]").first.evaluate(
-                    "(s) => { s.value = s.min; s.dispatchEvent(new Event('input')); }")
-        page.wait_for_timeout(300)
+        for i in range(expected):      # twice: a play button plays, then pauses
+            for _ in range(2):
+                page.locator(".genviz-live").nth(i).evaluate(PRESS_ALL_JS)
+                page.wait_for_timeout(500)
         missing = page.evaluate("Array.from(window.genvizLive.untranslated)")
         assert not missing, f"{ZH}{path}: explorer words without a translation (genviz_utils/words_zh_CN.json): " \
                             f"{missing}"
@@ -307,6 +331,9 @@ def test_chinese_exercise_titles_and_sidebar_captions_are_translated(path):
     from genviz_utils.editions import needs_entry
 
     root = Path(SITE)
+    pending = (Path(__file__).resolve().parents[1] / "locale" / "zh_CN" / "PENDING").read_text(encoding="utf-8")
+    if path.removesuffix(".html") in pending.split():
+        pytest.skip(f"{path} is still being translated (locale/zh_CN/PENDING)")
     admonition = r'<p class="admonition-title">(.*?)</p>'
     english, chinese = _titles(root / path, admonition), _titles(root / ZH / path, admonition)
     assert len(english) == len(chinese), f"{path}: {len(english)} titles in English, {len(chinese)} in Chinese"

@@ -13,6 +13,7 @@ execution cache, so no notebook runs twice.
     python tools/i18n.py apply PO FILE           # write the blocks "=== N" + translation of FILE into PO, lint them
     python tools/i18n.py config zh_CN OUT.yml --cache DIR   # the Jupyter Book config of an edition
     python tools/i18n.py figure-words DIR [--all]   # words of the executed notebooks' figures with no translation
+    python tools/i18n.py uncache NOTEBOOK ... --cache DIR   # make the next build execute these notebooks again
 
 To translate, ``todo`` a catalogue into a text file, replace each block's English by its translation (the text
 is raw: LaTeX and backslashes as they are, no escaping), and ``apply`` it; N is the message's place in the
@@ -97,7 +98,8 @@ def edition_config(language: str, out: Path, cache: Path | None, execute: str = 
     sphinx["config"].update(language=language, locale_dirs=[str(LOCALE)], gettext_compact=False,
                             gettext_uuid=False)
     # the figures' images with the edition's words (genviz_utils.editions), before the English image/png (50)
-    sphinx["config"]["nb_mime_priority_overrides"] = [["*", figure_mime(language), 45]]
+    overrides = sphinx["config"].get("nb_mime_priority_overrides", [])
+    sphinx["config"]["nb_mime_priority_overrides"] = [*overrides, ["*", figure_mime(language), 45]]
     config["execute"]["execute_notebooks"] = execute
     if cache is not None:
         config["execute"]["cache"] = str(Path(cache).resolve())
@@ -121,9 +123,17 @@ def extract(work: Path) -> Path:
     if run.returncode:
         raise SystemExit(f"extracting the messages failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
     pot_dir = work / "out" / "_build" / "gettext"
+    # an included file's table cells are attributed to the include's own line: those lines are generated text too
+    includes = {(page.relative_to(ROOT).as_posix(), str(n)) for page in (ROOT / "book").glob("*.md")
+                for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+                if line.startswith("```{include} _generated/")}
+
+    def generated(source: str, line: str) -> bool:
+        return "_generated/" in source or any(source.endswith(f) and line == n for f, n in includes)
+
     for path in pot_dir.rglob("*.pot"):
         pot = polib.pofile(str(path), wrapwidth=0)
-        for entry in [e for e in pot if e.occurrences and all("_generated/" in f for f, _ in e.occurrences)]:
+        for entry in [e for e in pot if e.occurrences and all(generated(f, n) for f, n in e.occurrences)]:
             pot.remove(entry)
         for entry in pot:
             entry.occurrences = []   # the build's temporary paths: noise in the catalogues' diffs
@@ -313,6 +323,24 @@ def figure_words(folder: Path, everything: bool = False, language: str = LANG) -
     return words
 
 
+def uncache(notebooks: list[Path], cache: Path) -> int:
+    """Drop ``notebooks`` from the execution cache ``cache`` (Jupyter Book's ``_build/.jupyter_cache``) and mark
+    them changed, so that the next English build reads and executes them again: their figures are drawn with the
+    words of the table as it is now. Returns how many cached executions were dropped."""
+    import os
+
+    from jupyter_cache import get_cache
+
+    store = get_cache(str(cache))
+    wanted = {(ROOT / nb).resolve() for nb in notebooks}
+    dropped = [r for r in store.list_cache_records() if Path(r.uri).resolve() in wanted]
+    for record in dropped:
+        store.remove_cache(record.pk)
+    for nb in wanted:
+        os.utime(nb)              # Sphinx reads again only a source newer than its last read
+    return len(dropped)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -332,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     fig_cmd = sub.add_parser("figure-words")
     fig_cmd.add_argument("folder", type=Path)
     fig_cmd.add_argument("--all", action="store_true")
+    uncache_cmd = sub.add_parser("uncache")
+    uncache_cmd.add_argument("notebooks", nargs="+", type=Path)
+    uncache_cmd.add_argument("--cache", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "update":
         update()
@@ -351,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         words = figure_words(args.folder, args.all)
         print(json.dumps(words, ensure_ascii=False, indent=1))
         return 1 if any(v is None for v in words.values()) else 0
+    elif args.command == "uncache":
+        print(f"{uncache(args.notebooks, args.cache)} cached executions dropped")
     else:
         edition_config(args.language, args.out, args.cache)
     return 0

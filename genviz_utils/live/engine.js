@@ -305,67 +305,83 @@
 
   // The Chinese edition: an explorer's words in the page's language, from window.genvizWords (the table of
   // genviz_utils/words_zh_CN.json, which only the Chinese site loads), looked up as genviz_utils.editions.translate
-  // does: the whole string, else a template whose {} stand for any text. Elsewhere (Jupyter, Colab, the English
-  // site) the words stay English.
+  // looks up a line of a figure: the whole string, else a template whose {} stand for any text (each looked up in
+  // turn), the one with the most literal characters first. A page's text is compared as the page shows it, runs of
+  // spaces and line breaks as one space. Elsewhere (Jupyter, Colab, the English site) the words stay English.
   const MATH = /\$[^$]*\$/g, WORD = /[A-Za-z][A-Za-z'’-]*[A-Za-z]/g;
   let book = null;
   function words() {
     const w = window.genvizWords;
     if (!w || !/^zh/i.test(document.documentElement.lang || "")) return null;
     if (!book || book.source !== w) {
-      const templates = Object.keys(w.words).filter((k) => k.includes("{}")).map((k) => [new RegExp("^" +
-        k.split("{}").map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("(.+?)") + "$", "s"), w.words[k]]);
-      templates.sort((a, b) => b[0].source.length - a[0].source.length);
-      book = { source: w, table: w.words, keep: new Set(w.keep), templates };
+      const literal = (k) => k.replaceAll("{}", "").length;
+      const keys = Object.keys(w.words).filter((k) => k.includes("{}"))
+        .sort((a, b) => literal(b) - literal(a) || (a < b ? -1 : a > b ? 1 : 0));
+      const templates = keys.map((k) => [new RegExp("^" + k.split("{}")
+        .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("(.+?)") + "$", "s"), w.words[k]]);
+      book = { source: w, table: new Map(Object.entries(w.words)), keep: new Set(w.keep), templates };
     }
     return book;
   }
   const needsEntry = (b, s) => (s.replace(MATH, " ").match(WORD) || []).some((w) => !b.keep.has(w));
-  // s in the page's language; s when it has nothing to translate; null when the table lacks it
-  function translate(s) {
-    const b = words(), core = s.trim().replace(/\s+/g, " ");   // as the page shows it: runs of spaces are one
-    if (!b || !core || !needsEntry(b, core)) return s;
-    let found = b.table[core];
-    if (found === undefined) {
-      for (const [re, value] of b.templates) {
-        const m = core.match(re);
-        if (!m) continue;
-        const parts = m.slice(1).map(translate);
-        if (parts.every((p) => p !== null)) {
-          const pieces = value.split("{}");
-          found = pieces[0] + parts.map((p, i) => p + pieces[i + 1]).join("");
-          break;
-        }
+  function lookup(b, core) {               // core's translation, core if it needs none, null if the table lacks it
+    if (!core || !needsEntry(b, core)) return core;
+    if (b.table.has(core)) return b.table.get(core);
+    for (const [re, value] of b.templates) {
+      const m = core.match(re);
+      if (!m) continue;
+      const parts = m.slice(1).map((g) => lookup(b, g));
+      if (parts.every((p) => p !== null)) {
+        const pieces = value.split("{}");
+        return pieces[0] + parts.map((p, i) => p + pieces[i + 1]).join("");
       }
     }
-    if (found === undefined) {
-      untranslated.add(core);
-      return null;
+    return null;
+  }
+  const untranslated = new Set();    // words met without a translation (the browser tests read it)
+  // s in the page's language (the spaces around it kept); s itself when the table lacks it, which is reported
+  function translate(s) {
+    const b = words();
+    if (!b) return s;
+    const found = lookup(b, s.trim().replace(/\s+/g, " "));
+    if (found === null) {
+      untranslated.add(s.trim().replace(/\s+/g, " "));
+      return s;
     }
     return s.slice(0, s.length - s.trimStart().length) + found + s.slice(s.trimEnd().length);
   }
-  const untranslated = new Set();    // words met without a translation (the browser tests read it)
-  const tr = (s) => translate(s) ?? s;
-  // translate root's text and labels now and whenever the explorer rewrites them
+  // translate root's text and labels now and whenever the explorer rewrites them; what it wrote itself is left
+  // alone (a translation may keep an English name, which is no new text to look up)
+  const ATTRIBUTES = ["aria-label", "title"];
+  const written = new WeakMap();     // node -> {text or attribute name: the value this code wrote}
+  function put(node, key, value) {
+    const mine = written.get(node) || {};
+    if (mine[key] === value) return;
+    const t = translate(value);
+    mine[key] = t;
+    written.set(node, mine);
+    if (t === value) return;
+    if (key === "#text") node.nodeValue = t;
+    else node.setAttribute(key, t);
+  }
+  function visit(node) {
+    if (node.nodeType === Node.TEXT_NODE) {
+      put(node, "#text", node.nodeValue);
+    } else if (node.nodeType === Node.ELEMENT_NODE && !/^(SCRIPT|STYLE)$/.test(node.tagName)) {
+      for (const a of ATTRIBUTES) if (node.hasAttribute(a)) put(node, a, node.getAttribute(a));
+      node.childNodes.forEach(visit);
+    }
+  }
   function localize(root) {
     if (!words()) return;
-    const visit = (node) => {
-      if (node.nodeType === Node.TEXT_NODE) {
-        const t = tr(node.nodeValue);
-        if (t !== node.nodeValue) node.nodeValue = t;
-      } else if (node.nodeType === Node.ELEMENT_NODE && !/^(SCRIPT|STYLE)$/.test(node.tagName)) {
-        for (const a of ["aria-label", "title"]) {
-          const v = node.getAttribute(a);
-          if (v && tr(v) !== v) node.setAttribute(a, tr(v));
-        }
-        node.childNodes.forEach(visit);
-      }
-    };
     visit(root);
     new MutationObserver((changes) => changes.forEach((c) => {
-      if (c.type === "characterData") visit(c.target);
-      else c.addedNodes.forEach(visit);
-    })).observe(root, { subtree: true, childList: true, characterData: true });
+      if (c.type === "childList") c.addedNodes.forEach(visit);
+      else if (c.type === "characterData") put(c.target, "#text", c.target.nodeValue);
+      else if (c.target.hasAttribute(c.attributeName))
+        put(c.target, c.attributeName, c.target.getAttribute(c.attributeName));
+    })).observe(root, { subtree: true, childList: true, characterData: true, attributes: true,
+                        attributeFilter: ATTRIBUTES });
   }
   function localizeAll() {
     document.querySelectorAll(".genviz-live:not([data-localized])").forEach((root) => {
@@ -379,7 +395,7 @@
   const old = window.genvizLive || {};
   window.genvizLive = {
     version: VERSION, makeNet, makePrior, rng, probs, draw, paint, weights, linear, layerNorm, f32, selfCheck, ACT,
-    translate: tr, untranslated, localizeAll,
+    translate, untranslated, localizeAll,
     nets: old.nets || {},      // element id -> its network, for the tests
     shown: old.shown || {},    // element id -> performance.now() at its first image
     started: old.started || {},   // element id -> performance.now() when its script began
