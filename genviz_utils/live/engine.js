@@ -3,7 +3,7 @@
 // on one tensor (a Float32Array and its shape) with named float32 weights in PyTorch's layouts; the token prior
 // has its own small runner with a key/value cache. Every op is checked against PyTorch (tests/test_live.py).
 (function () {
-  const VERSION = 5;
+  const VERSION = 6;
   if (window.genvizLive && window.genvizLive.version >= VERSION) return;  // one copy per page is enough
 
   // Weights arrive as base85 text (Python's base64.b85encode of little-endian float32 bytes: 5 characters per 4
