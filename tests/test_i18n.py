@@ -113,6 +113,9 @@ def test_the_chinese_config_reads_the_english_execution_cache(tmp_path):
     assert config["sphinx"]["config"]["locale_dirs"] == [str(ROOT / "locale")]
     assert config["execute"] == {**config["execute"], "execute_notebooks": "cache", "cache": str(tmp_path / "cache")}
     assert all(Path(p).is_absolute() for p in config["sphinx"]["local_extensions"].values())
+    # the page furniture in Chinese too
+    assert config["sphinx"]["config"]["togglebutton_hint"] == "点击显示"
+    assert config["sphinx"]["config"]["nb_code_prompt_show"] == "显示代码"
     # the Chinese figures' images come before the English image/png
     assert config["sphinx"]["config"]["nb_mime_priority_overrides"] == [["*", "image/x-genviz-zh_CN+png", 45]]
 

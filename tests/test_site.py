@@ -342,3 +342,6 @@ def test_chinese_exercise_titles_and_sidebar_captions_are_translated(path):
     assert not same, f"{ZH}{path}: titles left in English: {same}"
     captions = _titles(root / ZH / path, r'<p aria-level="2" class="caption" role="heading">(.*?)</p>')
     assert captions and not any(needs_entry(c) for c in captions), f"{ZH}{path}: sidebar captions {captions}"
+    html = (root / ZH / path).read_text(encoding="utf-8")
+    furniture = [w for w in ("Click to show", "Click to hide", "Show code cell", "Hide code cell") if w in html]
+    assert not furniture, f"{ZH}{path} still says {furniture} (tools/i18n.py config sets them for Chinese)"

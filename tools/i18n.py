@@ -98,6 +98,11 @@ def edition_config(language: str, out: Path, cache: Path | None, execute: str = 
     sphinx["config"].update(language=language, locale_dirs=[str(LOCALE)], gettext_compact=False,
                             gettext_uuid=False)
     # the figures' images with the edition's words (genviz_utils.editions), before the English image/png (50)
+    if language.startswith("zh"):
+        # the page furniture that the extensions write in English whatever the language (the chapters hide only
+        # code cells' input, so "code" is what the prompt shows or hides)
+        sphinx["config"].update(togglebutton_hint="点击显示", togglebutton_hint_hide="点击隐藏",
+                                nb_code_prompt_show="显示代码", nb_code_prompt_hide="隐藏代码")
     overrides = sphinx["config"].get("nb_mime_priority_overrides", [])
     sphinx["config"]["nb_mime_priority_overrides"] = [*overrides, ["*", figure_mime(language), 45]]
     config["execute"]["execute_notebooks"] = execute
