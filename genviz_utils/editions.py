@@ -98,8 +98,16 @@ def translate(text: str, lang: str) -> str | None:
         found = None if any(line is None for line in lines) else "\n".join(lines)
     if found is None:
         return None
-    start = text.index(core[0])
+    start = len(text) - len(text.lstrip())
     return text[:start] + found + text[start + len(core):]
+
+
+def _note(seen: dict[str, str | None], text: str, lang: str) -> str | None:
+    """``text`` translated, and recorded in ``seen`` (stripped) when it had words to translate."""
+    out = translate(text, lang)
+    if out != text:
+        seen[text.strip()] = translate(text.strip(), lang)
+    return out
 
 
 @functools.cache
@@ -127,9 +135,7 @@ class _Translated(Formatter):
         self.inner, self.lang, self.seen, self.axis = inner, lang, seen, inner.axis
 
     def _tr(self, s: str) -> str:
-        out = translate(s, self.lang)
-        if out != s:
-            self.seen[s.strip()] = translate(s.strip(), self.lang)
+        out = _note(self.seen, s, self.lang)
         return s if out is None else out
 
     def __call__(self, x, pos=None):
@@ -187,9 +193,7 @@ def translated(fig, lang: str, font: str | None) -> Iterator[dict[str, str | Non
         axes, texts = _artists(fig)
         for t in texts:
             text = t.get_text()
-            out = translate(text, lang)
-            if out != text:
-                seen[text.strip()] = translate(text.strip(), lang)
+            out = _note(seen, text, lang)
             if out is not None and out != text:
                 undo.append((t.set_text, text))
                 t.set_text(out)
@@ -270,11 +274,21 @@ def register(lang: str = "zh_CN") -> bool:
 
 
 def register_for_website() -> None:
-    """What ``import genviz_utils`` does when the notebooks are executed for the website: every figure carries
-    its image in each edition's language."""
-    if os.environ.get("GENVIZ_FOR_WEBSITE"):
-        for lang in LANGS:
-            register(lang)
+    """What ``import genviz_utils`` does when the notebooks are executed for the website
+    (``GENVIZ_FOR_WEBSITE=1``): every figure carries its image in each edition's language."""
+    for lang in LANGS:
+        register(lang)
+
+
+def figure_outputs(notebook, lang: str = "zh_CN") -> Iterator[tuple[str, dict[str, str | None]]]:
+    """(base64 PNG, the words it drew) of each figure image in ``lang`` that the executed ``notebook`` carries."""
+    import nbformat
+
+    mime = figure_mime(lang)
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            if mime in output.get("data", {}):
+                yield output["data"][mime], output.get("metadata", {}).get(mime, {}).get("words", {})
 
 
 class FigureRenderer:

@@ -41,7 +41,7 @@ def test_needs_entry_counts_words_of_two_letters_outside_math():
     assert editions.needs_entry("$x$ and $y$")              # "and" is a word
     assert not editions.needs_entry("$\\mathrm{KL}(q \\| p)$ = 3.2")
     assert not editions.needs_entry("u1, u2 = (0.1, 0.2)")
-    assert not editions.needs_entry("DDIM, 20 steps"[:4])
+    assert not editions.needs_entry("DDIM, 20")
 
 
 def _figure():

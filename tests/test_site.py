@@ -7,6 +7,7 @@ screenshot in ``_build/site-test-screenshots/``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
@@ -78,12 +79,26 @@ def _open(browser, url: str):
     return page, errors, failed
 
 
+@contextlib.contextmanager
+def _screenshot_on_failure(page, name: str):
+    """Close ``page`` after the block; when an assertion in it fails, save the page first as
+    ``_build/site-test-screenshots/<name>.png``."""
+    try:
+        yield
+    except AssertionError:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+        raise
+    finally:
+        page.close()
+
+
 @pytest.mark.parametrize("path", _pages())
 def test_page(browser, server, path):
     page, errors, failed = _open(browser, f"{server}/{path}")
     chinese = path.startswith(ZH)
     rel = path.removeprefix(ZH)   # the same page in the English edition's terms
-    try:
+    with _screenshot_on_failure(page, path.replace("/", "_")):
         # the edition's language, and a switch to the same page in the other edition that resolves
         lang = page.evaluate("document.documentElement.lang")
         assert lang == ("zh-CN" if chinese else "en"), f"{path} has lang={lang!r}"
@@ -120,12 +135,6 @@ def test_page(browser, server, path):
                                   ".filter(h => h.includes('colab.research.google.com'))")
             assert colab and all(h.endswith(f"/notebooks/{name}.ipynb") for h in colab), (
                 f"Colab links on {path} do not point at notebooks/{name}.ipynb: {colab}")
-    except AssertionError:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / (path.replace("/", "_") + ".png")), full_page=True)
-        raise
-    finally:
-        page.close()
 
 
 
@@ -202,7 +211,7 @@ def test_no_dead_sliders_and_every_live_explorer_responds(browser, server, path)
     its networks computed what PyTorch computed with the page's own weights, and moving its first slider (or
     clicking a code of its palette, dragging on its pad, pressing play) redraws it."""
     page, errors, _ = _open(browser, f"{server}/{path}")
-    try:
+    with _screenshot_on_failure(page, "live_" + path.replace("/", "_")):
         controls = page.evaluate(CONTROLS_JS)
         assert not controls, f"{path} has ipywidgets controls that nothing answers on a static site: {controls}"
         live, expected = page.locator(".genviz-live"), LIVE[Path(path).stem]
@@ -246,12 +255,6 @@ def test_no_dead_sliders_and_every_live_explorer_responds(browser, server, path)
                     "(s) => { s.value = s.max; s.dispatchEvent(new Event('input')); }")
             assert _pixels(page, out) != before, f"{path}: live explorer {i} did not redraw"
         assert not errors, f"console errors on {path}: {errors}"
-    except AssertionError:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / ("live_" + path.replace("/", "_") + ".png")), full_page=True)
-        raise
-    finally:
-        page.close()
 
 
 def _img_names(html_path: Path) -> set[str]:
@@ -261,17 +264,10 @@ def _img_names(html_path: Path) -> set[str]:
 def _chinese_figures(path: str) -> int:
     """How many distinct figures with translated words the executed notebook of ``path`` carries (its
     second images, genviz_utils.editions), from the build's executed notebooks beside the site."""
-    import nbformat
+    from genviz_utils.editions import figure_outputs
 
-    from genviz_utils.editions import figure_mime
-
-    mime, images = figure_mime("zh_CN"), set()
     executed = Path(SITE).parent / "jupyter_execute" / "notebooks" / f"{Path(path).stem}.ipynb"
-    for cell in nbformat.read(executed, as_version=4).cells:
-        for output in cell.get("outputs", []):
-            if output.get("metadata", {}).get(mime, {}).get("words"):
-                images.add(output["data"][mime])
-    return len(images)
+    return len({png for png, words in figure_outputs(executed) if words})
 
 
 # what a reader presses in the explorers: every slider to its end, every choice to its last option, every button
@@ -298,7 +294,7 @@ def test_chinese_pages_draw_figures_and_explorers_in_chinese(browser, server, pa
     finally:
         english.close()
     page, errors, _ = _open(browser, f"{server}/{ZH}{path}")
-    try:
+    with _screenshot_on_failure(page, "zh_" + path.replace("/", "_")):
         expected = LIVE[Path(path).stem]
         page.wait_for_function(f"document.querySelectorAll('.genviz-live[data-localized]').length >= {expected}",
                                timeout=30_000)
@@ -312,12 +308,6 @@ def test_chinese_pages_draw_figures_and_explorers_in_chinese(browser, server, pa
         text = page.locator(".genviz-live").first.inner_text()
         assert re.search(r"[\u4e00-\u9fff]", text), f"{ZH}{path}: the first explorer shows no Chinese: {text[:200]}"
         assert not errors, f"console errors on {ZH}{path}: {errors}"
-    except AssertionError:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / ("zh_" + path.replace("/", "_") + ".png")), full_page=True)
-        raise
-    finally:
-        page.close()
 
 
 def _titles(html_path: Path, pattern: str) -> list[str]:

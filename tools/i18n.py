@@ -40,7 +40,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from genviz_utils.editions import figure_mime, translate
+from genviz_utils.editions import figure_mime, figure_outputs, translate
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE = ROOT / "locale"
@@ -97,12 +97,12 @@ def edition_config(language: str, out: Path, cache: Path | None, execute: str = 
     sphinx["config"]["html_extra_path"] = [str(ROOT / p) for p in sphinx["config"]["html_extra_path"]]
     sphinx["config"].update(language=language, locale_dirs=[str(LOCALE)], gettext_compact=False,
                             gettext_uuid=False)
-    # the figures' images with the edition's words (genviz_utils.editions), before the English image/png (50)
     if language.startswith("zh"):
         # the page furniture that the extensions write in English whatever the language (the chapters hide only
         # code cells' input, so "code" is what the prompt shows or hides)
         sphinx["config"].update(togglebutton_hint="点击显示", togglebutton_hint_hide="点击隐藏",
                                 nb_code_prompt_show="显示代码", nb_code_prompt_hide="隐藏代码")
+    # the figures' images with the edition's words (genviz_utils.editions), before the English image/png (50)
     overrides = sphinx["config"].get("nb_mime_priority_overrides", [])
     sphinx["config"]["nb_mime_priority_overrides"] = [*overrides, ["*", figure_mime(language), 45]]
     config["execute"]["execute_notebooks"] = execute
@@ -315,16 +315,13 @@ def check() -> list[str]:
 def figure_words(folder: Path, everything: bool = False, language: str = LANG) -> dict[str, str | None]:
     """The words the figures of the executed notebooks under ``folder`` carry (their images in ``language``):
     English -> its translation now, only those without one unless ``everything``."""
-    import nbformat
-
     words: dict[str, str | None] = {}
     for path in sorted(Path(folder).rglob("*.ipynb")):
-        for cell in nbformat.read(path, as_version=4).cells:
-            for output in cell.get("outputs", []):
-                for english in output.get("metadata", {}).get(figure_mime(language), {}).get("words", {}):
-                    now = translate(english, language)
-                    if everything or now is None:
-                        words[english] = now
+        for _, drawn in figure_outputs(path, language):
+            for english in drawn:
+                now = translate(english, language)
+                if everything or now is None:
+                    words[english] = now
     return words
 
 

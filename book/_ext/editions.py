@@ -20,7 +20,8 @@ from sphinx.transforms import SphinxTransform
 from genviz_utils import editions
 
 ZH_DIR = "zh/"  # where the Chinese site sits inside the English one
-_PENDING = Path(__file__).resolve().parents[2] / "locale" / "zh_CN" / "PENDING"
+_LOCALE = Path(__file__).resolve().parents[2] / "locale"
+_PENDING = _LOCALE / "zh_CN" / "PENDING"
 
 
 def is_chinese(app: Sphinx) -> bool:
@@ -59,7 +60,7 @@ def _translate_captions(app: Sphinx, doctree) -> None:
     adds its toctrees after Sphinx has translated the page, so their captions would stay English."""
     if not is_chinese(app):
         return
-    catalogue = gettext.translation(app.env.docname, localedir=_PENDING.parents[1], languages=[app.config.language],
+    catalogue = gettext.translation(app.env.docname, localedir=_LOCALE, languages=[app.config.language],
                                     fallback=True)
     for toctree in doctree.findall(addnodes.toctree):
         if toctree.get("caption"):
