@@ -7,7 +7,15 @@ import scipy.linalg
 import torch
 from checker_cases import Case, Wrong
 
-from genviz_utils.exercises.metrics import check_frechet_distance, check_precision, check_psnr
+from genviz_utils.exercises.metrics import (
+    check_fd_bias,
+    check_frechet_distance,
+    check_judge_fd,
+    check_precision,
+    check_psnr,
+)
+from genviz_utils.features import PR_LAYER, FMNISTClassifier, embed
+from genviz_utils.metrics import fd_from_features
 
 
 def _sqrtm(a):
@@ -61,6 +69,11 @@ def _psnr(x, y):
 
 def _per_image_psnr(x, y):
     return 10 * torch.log10(1 / _sq(x, y).mean(1))
+
+
+def _fd_fresh_net(real, fake):
+    fresh = FMNISTClassifier().eval()          # not the judge: freshly initialised weights
+    return fd_from_features(embed(fresh, real), embed(fresh, fake))
 
 
 CASES = [
@@ -132,4 +145,25 @@ CASES = [
         Wrong("absolute error", (lambda x, y: 10 * math.log10(1 / float((x - y).abs().mean())),), "absolute error"),
         Wrong("per-image PSNRs returned", (_per_image_psnr,), "one number"),
     ], also_right=[(lambda x, y: 20 * math.log10(1 / math.sqrt(_mse(x, y))),)]),
+    Case(check_fd_bias, (lambda n, d: d * (d + 5) / (2 * n),), [
+        Wrong("only the d^2 part", (lambda n, d: d * d / (2 * n),), "only the d\\^2 part"),
+        Wrong("only the means' term", (lambda n, d: 2 * d / n,), "only the means' term"),
+        Wrong("only the covariances' term", (lambda n, d: d * (d + 1) / (2 * n),), "only the covariances' term"),
+        Wrong("one sample against the exact Gaussian", (lambda n, d: d * (d + 5) / (4 * n),), "one sample"),
+        Wrong("the 1/4 of the covariance term forgotten", (lambda n, d: 2 * d * (d + 2) / n,), "the 1/4 is missing"),
+        Wrong("not divided by n", (lambda n, d: d * (d + 5) / 2,), "divide by the sample size"),
+        Wrong("divided by n twice", (lambda n, d: d * (d + 5) / (2 * n * n),), "not 1/n\\^2"),
+        Wrong("the d^2/N of the plot", (lambda n, d: d * d / n,), "expected"),
+    ], also_right=[(lambda n, d: d * (d + 5) / (2 * (n - 1)),)]),
+    Case(check_judge_fd, (lambda net, r, f: fd_from_features(embed(net, r), embed(net, f)),), [
+        Wrong("conv3 features", (lambda net, r, f: fd_from_features(embed(net, r, PR_LAYER), embed(net, f, PR_LAYER)),),
+              "conv3 features"),
+        Wrong("the distance, not its square", (lambda net, r, f: math.sqrt(fd_from_features(embed(net, r),
+                                                                                           embed(net, f))),),
+              "its square"),
+        Wrong("pixels, not features", (lambda net, r, f: fd_from_features(r.flatten(1), f.flatten(1)),),
+              "between the pixels"),
+        Wrong("a fresh network instead of the judge passed in",
+              (lambda net, r, f: _fd_fresh_net(r, f),), "expected"),
+    ], also_right=[(lambda net, r, f: fd_from_features(embed(net, f), embed(net, r)),)]),
 ]

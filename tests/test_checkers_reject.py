@@ -25,7 +25,8 @@ CATALOGUE = {
     "vqvae": ["check_quantize", "check_straight_through", "check_vq_loss", "check_perplexity"],
     "gan": ["check_optimal_discriminator", "check_nonsaturating_loss", "check_count_modes", "check_power_iteration"],
     "vqgan": ["check_hinge_losses", "check_perceptual_loss", "check_adaptive_weight", "check_top_k"],
-    "metrics": ["check_frechet_distance", "check_precision", "check_psnr"],
+    "metrics": ["check_frechet_distance", "check_precision", "check_psnr", "check_fd_bias",
+                "check_judge_fd"],
     "diffusion": ["check_q_sample", "check_eps_loss", "check_ddim_step", "check_guidance"],
 }
 

@@ -1,4 +1,5 @@
-"""Checkers for chapter 7 (comparing the models): Frechet distance, k-NN precision, PSNR.
+"""Checkers for chapter 7 (comparing the models): Frechet distance, k-NN precision, PSNR, the bias of the Frechet
+distance, the distance in another judge's features.
 
 Each checker compares the reader's answer with the reference and, before the generic "expected ..." message,
 with the value that each common mistake would give, so that the message can name the mistake.
@@ -11,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..metrics import frechet_distance, precision_recall, psnr
+from ..metrics import frechet_distance, gaussian_stats, precision_recall, psnr
 from . import ExerciseFailed, Passed, call, expect_number, passed
 
 
@@ -198,3 +199,85 @@ def check_psnr(fn: Callable[..., object]) -> Passed:
     if not math.isclose(out, ref, rel_tol=1e-4):
         raise ExerciseFailed(f"got {out:.4f} dB, expected {ref:.4f} dB: 10 * log10(1 / mean((x - x_hat)**2)).")
     return passed(name, f"{out:.2f} dB")
+
+
+def fd_bias(n: int, d: int) -> float:
+    """The expected Frechet distance of two independent samples of n points of N(0, I_d), to leading order in 1/n:
+    the means differ by 2d/n in squared norm, and with C = I + E, Var(E_ij) = (1 + [i = j])/n, the covariance term
+    is about ||C1 - C2||^2 / 4, whose mean is (d^2 + d)/(2n): together d (d + 5) / (2n)."""
+    return d * (d + 5) / (2 * n)
+
+
+def _simulated_fd(n: int, d: int, draws: int, generator: torch.Generator) -> float:
+    """The mean Frechet distance of ``draws`` pairs of independent samples of n points of N(0, I_d)."""
+    total = 0.0
+    for _ in range(draws):
+        a, b = (torch.randn(n, d, generator=generator, dtype=torch.float64) for _ in range(2))
+        total += frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
+    return total / draws
+
+
+def check_fd_bias(fn: Callable[..., object]) -> Passed:
+    """``fn(n, d)`` must return the expected Frechet distance of two independent samples of n points of the
+    d-dimensional standard normal, to leading order in 1/n (:func:`fd_bias`; n - 1 for n is accepted)."""
+    name = "fd_bias"
+    for n, d in ((200, 8), (2_000, 64), (500, 16)):
+        out = expect_number(call(fn, n, d, name=name), name, "return one number, the expected distance.")
+        ref = fd_bias(n, d)
+        mistakes = [
+            (d * d / (2 * n), "you kept only the d^2 part: the two means add 2d/n, and the diagonal of each "
+                              "covariance varies twice as much as an off-diagonal entry (Var = 2/n), which adds "
+                              "d/(2n)."),
+            (2 * d / n, "that is only the means' term, E|m1 - m2|^2 = 2d/n: the covariances' term "
+                        "(d^2 + d)/(2n) is missing, and it dominates for large d."),
+            (d * (d + 1) / (2 * n), "that is only the covariances' term: the two sample means differ too, by "
+                                    "2d/n in squared norm."),
+            (d * (d + 5) / (4 * n), "that is one sample against the exact Gaussian: with two samples both "
+                                    "estimates err independently, and their errors add (twice the variance)."),
+            (2 * d * (d + 2) / n, "the 1/4 is missing: near the identity, tr(C1 + C2 - 2 (C1^1/2 C2 C1^1/2)^1/2) "
+                                  "is about ||C1 - C2||^2 / 4 (as (sqrt(a) - sqrt(b))^2 is about (a - b)^2 / (4a))."),
+            (d * (d + 5) / 2, "the distance shrinks like 1/n: divide by the sample size."),
+            (d * (d + 5) / (2 * n * n), "the bias shrinks like 1/n, not 1/n^2."),
+        ]
+        if (message := _first_match(out, mistakes, rel_tol=1e-2)) is not None:
+            raise ExerciseFailed(f"for n = {n}, d = {d}: {message}")
+        if not math.isclose(out, ref, rel_tol=1e-2):
+            raise ExerciseFailed(f"for n = {n}, d = {d} got {out:.4g}, expected {ref:.4g}: the means' term 2d/n "
+                                 "plus the covariances' term, a quarter of E||C1 - C2||^2.")
+    simulated = _simulated_fd(2_000, 64, 10, torch.Generator().manual_seed(0))
+    return passed(name, f"{fd_bias(2_000, 64):.3f} for n = 2,000 and d = 64; the mean of 10 simulated pairs: "
+                        f"{simulated:.3f}")
+
+
+def check_judge_fd(fn: Callable[..., object]) -> Passed:
+    """``fn(net, real, fake)`` (a feature network such as chapter 7's judges; images (N, 1, 28, 28)) must return the
+    Frechet distance of the two sets in ``net``'s ``fc`` features, the layer of chapter 7's distances."""
+    from ..features import PR_LAYER, FMNISTClassifier, embed
+    from ..metrics import fd_from_features
+
+    rng = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    net, other = FMNISTClassifier().eval(), FMNISTClassifier().eval()     # two untrained judges
+    with torch.no_grad():                  # an untrained net's fc features are tiny: scale them up, so that
+        for judge in (net, other):         # the distances of right and wrong answers are far apart
+            judge.fc[1].weight.mul_(30)
+    real = torch.rand(1_100, 1, 28, 28, generator=rng)      # more than conv3's 1,024 numbers
+    fake = 0.3 * torch.rand(1_100, 1, 28, 28, generator=rng)       # darker images
+    name = "judge_fd"
+    out = expect_number(call(fn, net, real, fake, name=name), name, "return one number, the Frechet distance.")
+    ref = fd_from_features(embed(net, real), embed(net, fake))
+    mistakes = [
+        (fd_from_features(embed(net, real, PR_LAYER), embed(net, fake, PR_LAYER)),
+         "those are the conv3 features of precision and recall: the distances use the 64 fc features."),
+        (fd_from_features(embed(other, real), embed(other, fake)),
+         "that is another network's distance: embed with the judge passed in as net."),
+        (math.sqrt(ref), "that is the distance itself: the chapter reports its square, W_2^2."),
+        (fd_from_features(real.flatten(1), fake.flatten(1)), "that is the distance between the pixels: embed both "
+                                                               "sets with net first."),
+    ]
+    if (message := _first_match(out, mistakes, rel_tol=1e-4)) is not None:
+        raise ExerciseFailed(message)
+    if not math.isclose(out, ref, rel_tol=1e-4):
+        raise ExerciseFailed(f"got {out:.4g}, expected {ref:.4g}: fd_from_features(embed(net, real), "
+                             "embed(net, fake)).")
+    return passed(name, f"{out:.3f} for two sets in an untrained network's features")

@@ -468,10 +468,11 @@ def encode_all(model: KLAutoencoder, images: torch.Tensor, batch_size: int = 100
 
 def train_klae(x_train: torch.Tensor, path: Path, net: nn.Module | None, *, steps: int, disc_start: int,
                kl_weight: float, lr: float = 2e-3, batch_size: int = 128, latent_channels: int = 4,
-               width: int = 32, progress: bool = True) -> KLAutoencoder:
+               width: int = 32, precision: str = "auto", progress: bool = True) -> KLAutoencoder:
     """Train a :class:`KLAutoencoder` on images (N, 1, 28, 28): ``disc_start`` steps without the critic, then the
     rest with it (one checkpoint at ``path``, two calls of :func:`~genviz_utils.training.train`). Adam with
-    betas (0.5, 0.9) for both players, as chapter 5. Returns the model in eval mode."""
+    betas (0.5, 0.9) for both players, as chapter 5. ``precision``: as in :func:`~genviz_utils.training.train`.
+    Returns the model in eval mode."""
     model = KLAutoencoder(latent_channels, width).to(x_train.device)
     ae_params = [p for n, p in model.named_parameters() if not n.startswith("disc.")]
     opt_g = torch.optim.Adam(ae_params, lr, betas=(0.5, 0.9))
@@ -480,7 +481,7 @@ def train_klae(x_train: torch.Tensor, path: Path, net: nn.Module | None, *, step
     for end, disc_on in ((min(disc_start, steps), False), (steps, True)):
         train(lambda b, on=disc_on: klae_step(model, opt_g, opt_d, b[0], net, kl_weight=kl_weight, disc_on=on),
               x_train, steps=end, batch_size=batch_size, state=state, checkpoint=path, progress=progress,
-              desc="KL autoencoder" + (" + critic" if disc_on else ""))
+              precision=precision, desc="KL autoencoder" + (" + critic" if disc_on else ""))
     return model.eval()
 
 
