@@ -85,6 +85,23 @@ class ExerciseTitles(SphinxTransform):
                 f"${c.astext()}$" if isinstance(c, nodes.math) else c.astext() for c in node.children)
 
 
+class TableCells(SphinxTransform):
+    """MyST-NB builds the cells of a notebook's markdown tables without a source, and Sphinx's gettext skips a text
+    without one: give them the page's, so that the tables of the chapters (their tuning notes) are extracted and
+    translated like the paragraphs around them."""
+
+    default_priority = 5   # before Sphinx's Locale transform (20), which translates
+
+    def apply(self, **kwargs) -> None:
+        from docutils import nodes
+
+        for entry in self.document.findall(nodes.entry):
+            for node in entry.findall(nodes.TextElement):
+                if not node.source and node.rawsource:
+                    node.source = self.document["source"]
+                    node.line = node.line or entry.line or 1
+
+
 def _extract_exercise_titles(app: Sphinx, doctree) -> None:
     """The gettext builder reads a page's messages after sphinx-exercise has rebuilt its titles from nodes without a
     source: take the exercises' own titles from the page as read."""
@@ -132,6 +149,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("builder-inited", _load_words)
     app.connect("doctree-read", _translate_captions)
     app.add_transform(ExerciseTitles)
+    app.add_transform(TableCells)
     app.connect("doctree-read", _extract_exercise_titles)
     app.connect("doctree-read", _register_translated_exercises)
     app.connect("build-finished", _write_words)
