@@ -145,12 +145,13 @@ def _quick_prior(tokens: torch.Tensor, num_codes: int, steps: int, path: Path, d
 
 
 def _train_chapter3_vqvae(x_train: torch.Tensor, steps: int, batch_size: int, path: Path, desc: str,
-                          device: torch.device | str, *, lr: float = VQVAE_LR, progress: bool = True,
+                          device: torch.device | str, *, lr: float = VQVAE_LR, progress: bool = True, seed: int = 0,
                           **config: int | float | bool | str) -> VQVAE:
-    """Chapter 3's VQ-VAE recipe, checkpointed at ``path``: seed 0, ``VQVAE(**config)`` (EMA codes, dead-code
+    """Chapter 3's VQ-VAE recipe, checkpointed at ``path``: seed 0 (``seed``: of the initial weights and the
+    training's random draws, for ``tools/tune.py``), ``VQVAE(**config)`` (EMA codes, dead-code
     restarts), squared error + VQ terms, Adam at ``lr`` (chapter 3's ``MAIN_LR``), ``steps`` steps of ``batch_size``
     images (N, 1, 28, 28)."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = VQVAE(**config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
 
@@ -166,12 +167,12 @@ def _train_chapter3_vqvae(x_train: torch.Tensor, steps: int, batch_size: int, pa
 
 def train_chapter3_prior(tokens: torch.Tensor, num_codes: int, steps: int, batch_size: int, lr: float, path: Path,
                          desc: str, *, n_layer: int = 2, n_embd: int = 64,
-                         progress: bool = True) -> tuple[TokenPrior, History]:
+                         progress: bool = True, seed: int = 0) -> tuple[TokenPrior, History]:
     """Chapter 3's prior recipe on ``tokens`` (N, 7, 7), checkpointed at ``path`` with its milestones: seed 0,
     ``TokenPrior(num_codes)`` (2 layers, width 64, 4 heads), AdamW (weight decay 0.01) with a one-cycle schedule
     peaking at ``lr`` (10 % warm-up), ``steps`` steps of ``batch_size`` maps, in float32. Chapter 5 trains both its
     priors with it, chapter 7 the continued VQ-VAE's; ``tools/tune.py`` varies ``n_layer`` and ``n_embd``. Returns the
-    prior (eval mode) and its loss history.
+    prior (eval mode) and its loss history. ``seed``: as for :func:`_train_chapter3_vqvae`.
 
     A checkpoint at ``path`` trained with another budget (:func:`chapter3_prior_recipe`; an earlier version's, say)
     is deleted first: its one-cycle schedule was planned for its own number of steps and cannot be resumed to these.
@@ -179,7 +180,7 @@ def train_chapter3_prior(tokens: torch.Tensor, num_codes: int, steps: int, batch
     wanted = {"maps": len(tokens), "steps": steps, "batch": batch_size, "lr": float(lr)}
     if path.exists() and chapter3_prior_recipe(path) != wanted:
         path.unlink()
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     prior = TokenPrior(num_codes, grid=(7, 7), n_layer=n_layer, n_embd=n_embd, n_head=4).to(tokens.device)
     opt = torch.optim.AdamW(prior.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)

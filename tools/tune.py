@@ -9,7 +9,8 @@ table, on its first 500 test images binarised as there; for the VQ-VAE the FD of
 guidance scale). The rows
 behind each chapter's "What we tuned, and why" note are kept in ``tools/tuning/<family>.jsonl``. Chapter 7 scores the
 models the chapters actually train; this script only compares recipes, from training seed 0 unless
-``--set seed=N`` (the GAN, the VAE and the latent diffusion model) says otherwise.
+``--set seed=N`` (the GAN, the VAE, the VQ-VAE and the latent diffusion model: the initial weights and every random
+draw of the training; the batches keep seed 0's order) says otherwise.
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ def run_vae(x_train: torch.Tensor, cfg: dict) -> tuple[ConvVAE, torch.Tensor, fl
 # ----- VQ-VAE + token prior --------------------------------------------------------------------------------------
 
 VQVAE_BASE = dict(steps=480, batch=128, lr=2e-3, width=32, codes=64, dim=16, prior_maps=20_000, prior_steps=1_200,
-                  prior_batch=32, prior_lr=8e-3, layers=2, embd=64, temps="1.0,0.9,0.8")
+                  prior_batch=32, prior_lr=8e-3, layers=2, embd=64, temps="1.0,0.9,0.8", seed=0)
 VQVAE_VARIANTS = {
     "base": {},
     "s960": dict(steps=960),
@@ -213,11 +214,11 @@ def run_vqvae(x_train: torch.Tensor, cfg: dict, folder: Path) -> tuple[dict[str,
     alone allows) and 2,000 prior samples per temperature in ``cfg["temps"]``; the seconds of each training."""
     model = _train_chapter3_vqvae(x_train, cfg["steps"], cfg["batch"], folder / "vqvae.pt", "VQ-VAE", "cpu",
                                   lr=cfg["lr"], progress=False, num_codes=cfg["codes"], code_dim=cfg["dim"],
-                                  width=cfg["width"]).eval()
+                                  width=cfg["width"], seed=cfg["seed"]).eval()
     tokens = tokenize_all(model, x_train[:cfg["prior_maps"]])
     prior, h = train_chapter3_prior(tokens, cfg["codes"], cfg["prior_steps"], cfg["prior_batch"], cfg["prior_lr"],
                                     folder / "prior.pt", "prior", n_layer=cfg["layers"], n_embd=cfg["embd"],
-                                    progress=False)
+                                    progress=False, seed=cfg["seed"])
     seconds = {"tokenizer_seconds": round(load_checkpoint(folder / "vqvae.pt")["history"]["seconds"], 1),
                "prior_seconds": round(h.seconds, 1)}
     with torch.no_grad():
