@@ -71,6 +71,15 @@ def _per_image_psnr(x, y):
     return 10 * torch.log10(1 / _sq(x, y).mean(1))
 
 
+_FIXED = {}
+
+
+def _fd_fixed_net(net, real, fake):
+    """Right the first time it is called; after that, always the first judge's distance (ignores later nets)."""
+    judge = _FIXED.setdefault("net", net)
+    return fd_from_features(embed(judge, real), embed(judge, fake))
+
+
 def _fd_fresh_net(real, fake):
     fresh = FMNISTClassifier().eval()          # not the judge: freshly initialised weights
     return fd_from_features(embed(fresh, real), embed(fresh, fake))
@@ -165,5 +174,7 @@ CASES = [
               "between the pixels"),
         Wrong("a fresh network instead of the judge passed in",
               (lambda net, r, f: _fd_fresh_net(r, f),), "expected"),
+        Wrong("the right distance, but always in one network of its own",
+              (lambda net, r, f: _fd_fixed_net(net, r, f),), "ignores net"),
     ], also_right=[(lambda net, r, f: fd_from_features(embed(net, f), embed(net, r)),)]),
 ]

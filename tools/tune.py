@@ -322,7 +322,7 @@ def run_pixel_diffusion(x_train: torch.Tensor, y_train: torch.Tensor, cfg: dict,
     from genviz_utils.models.diffusion import Denoiser, MLPDenoiser, Schedule, ddim_sample, eps_loss, train_denoiser
 
     def build() -> torch.nn.Module:
-        seed_everything(0)
+        seed_everything(cfg["seed"])
         if cfg["denoiser"] == "mlp":
             return MLPDenoiser(1, 28, cfg["hidden"], cfg["depth"])
         return Denoiser(1, 28, tuple(int(w) for w in cfg["widths"].split(",")), 2)

@@ -95,7 +95,16 @@ class TableCells(SphinxTransform):
     def apply(self, **kwargs) -> None:
         from docutils import nodes
 
+        def in_output(node) -> bool:          # a table a code cell displayed: measured, not translated
+            while node is not None:
+                if "cell_output" in node.get("classes", []):
+                    return True
+                node = node.parent
+            return False
+
         for entry in self.document.findall(nodes.entry):
+            if in_output(entry):
+                continue
             for node in entry.findall(nodes.TextElement):
                 if not node.source and node.rawsource:
                     node.source = self.document["source"]

@@ -269,8 +269,6 @@ def check_judge_fd(fn: Callable[..., object]) -> Passed:
     mistakes = [
         (fd_from_features(embed(net, real, PR_LAYER), embed(net, fake, PR_LAYER)),
          "those are the conv3 features of precision and recall: the distances use the 64 fc features."),
-        (fd_from_features(embed(other, real), embed(other, fake)),
-         "that is another network's distance: embed with the judge passed in as net."),
         (math.sqrt(ref), "that is the distance itself: the chapter reports its square, W_2^2."),
         (fd_from_features(real.flatten(1), fake.flatten(1)), "that is the distance between the pixels: embed both "
                                                                "sets with net first."),
@@ -280,4 +278,8 @@ def check_judge_fd(fn: Callable[..., object]) -> Passed:
     if not math.isclose(out, ref, rel_tol=1e-4):
         raise ExerciseFailed(f"got {out:.4g}, expected {ref:.4g}: fd_from_features(embed(net, real), "
                              "embed(net, fake)).")
+    with_other = expect_number(call(fn, other, real, fake, name=name), name, "return one number.")
+    if math.isclose(with_other, out, rel_tol=1e-6):
+        raise ExerciseFailed("the same distance for another judge: your function ignores net (a network of its "
+                             "own, or a global one?); embed with the judge passed in.")
     return passed(name, f"{out:.3f} for two sets in an untrained network's features")
