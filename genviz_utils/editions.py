@@ -28,6 +28,7 @@ import re
 import sys
 from collections.abc import Iterator
 from importlib import resources
+from pathlib import Path
 
 from matplotlib.ticker import Formatter
 
@@ -280,12 +281,31 @@ def register_for_website() -> None:
         register(lang)
 
 
+def _with_cached_outputs(path: Path, nb):
+    """MyST-NB (1.4) writes a notebook it took from its execution cache to ``jupyter_execute`` without the outputs
+    (it saves the notebook it parsed, not the cache's merged copy): take them from the cache beside that folder
+    (``<build>/.jupyter_cache``), which matches the notebook by its code."""
+    from jupyter_cache import get_cache
+
+    for folder in path.resolve().parents:
+        if (folder / ".jupyter_cache").is_dir():
+            try:
+                return get_cache(folder / ".jupyter_cache").merge_match_into_notebook(nb)[1]
+            except KeyError:          # not in the cache (changed since): as it is
+                return nb
+    return nb
+
+
 def figure_outputs(notebook, lang: str = "zh_CN") -> Iterator[tuple[str, dict[str, str | None]]]:
-    """(base64 PNG, the words it drew) of each figure image in ``lang`` that the executed ``notebook`` carries."""
+    """(base64 PNG, the words it drew) of each figure image in ``lang`` that the executed ``notebook`` carries
+    (a file; one of ``jupyter_execute`` without outputs gets them from the execution cache beside it)."""
     import nbformat
 
     mime = figure_mime(lang)
-    for cell in nbformat.read(notebook, as_version=4).cells:
+    nb = nbformat.read(notebook, as_version=4)
+    if not any(cell.get("outputs") for cell in nb.cells):
+        nb = _with_cached_outputs(Path(notebook), nb)
+    for cell in nb.cells:
         for output in cell.get("outputs", []):
             if mime in output.get("data", {}):
                 yield output["data"][mime], output.get("metadata", {}).get(mime, {}).get("words", {})

@@ -190,3 +190,27 @@ def test_register_in_ipython_adds_the_chinese_image_and_without_a_font_says_so(m
         plt.close(fig)
     finally:
         ip.display_formatter.formatters.pop(mime, None)
+
+
+def test_figure_outputs_of_a_notebook_myst_nb_took_from_its_cache(tmp_path):
+    """MyST-NB writes a notebook it took from its execution cache to jupyter_execute without outputs: the figures
+    come from the cache beside that folder, matched by the code."""
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    from genviz_utils.editions import figure_mime, figure_outputs
+
+    mime = figure_mime("zh_CN")
+    code = nbformat.v4.new_code_cell("plot()")
+    executed = nbformat.v4.new_notebook(cells=[code.copy()])
+    executed.cells[0].outputs = [nbformat.v4.new_output(
+        "display_data", data={"image/png": "AAA", mime: "BBB"}, metadata={mime: {"words": {"loss": "损失"}}})]
+    cache = get_cache(tmp_path / "_build" / ".jupyter_cache")
+    cache.cache_notebook_bundle(CacheBundleIn(executed, "x.ipynb"), check_validity=False)
+    written = tmp_path / "_build" / "jupyter_execute" / "notebooks" / "x.ipynb"
+    written.parent.mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=[code]), written)       # as MyST-NB leaves it: no outputs
+    assert list(figure_outputs(written)) == [("BBB", {"loss": "损失"})]
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("other()")]), written)
+    assert list(figure_outputs(written)) == []                             # changed since: nothing cached
