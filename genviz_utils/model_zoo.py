@@ -147,8 +147,8 @@ def _quick_prior(tokens: torch.Tensor, num_codes: int, steps: int, path: Path, d
 def _train_chapter3_vqvae(x_train: torch.Tensor, steps: int, batch_size: int, path: Path, desc: str,
                           device: torch.device | str, *, lr: float = VQVAE_LR, progress: bool = True, seed: int = 0,
                           **config: int | float | bool | str) -> VQVAE:
-    """Chapter 3's VQ-VAE recipe, checkpointed at ``path``: seed 0 (``seed``: of the initial weights and the
-    training's random draws, for ``tools/tune.py``), ``VQVAE(**config)`` (EMA codes, dead-code
+    """Chapter 3's VQ-VAE recipe, checkpointed at ``path``: ``seed`` (chapter 3's 0; others for ``tools/tune.py``)
+    for the initial weights and the training's random draws, ``VQVAE(**config)`` (EMA codes, dead-code
     restarts), squared error + VQ terms, Adam at ``lr`` (chapter 3's ``MAIN_LR``), ``steps`` steps of ``batch_size``
     images (N, 1, 28, 28)."""
     torch.manual_seed(seed)

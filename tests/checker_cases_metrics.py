@@ -162,7 +162,7 @@ CASES = [
         Wrong("the 1/4 of the covariance term forgotten", (lambda n, d: 2 * d * (d + 2) / n,), "the 1/4 is missing"),
         Wrong("not divided by n", (lambda n, d: d * (d + 5) / 2,), "divide by the sample size"),
         Wrong("divided by n twice", (lambda n, d: d * (d + 5) / (2 * n * n),), "not 1/n\\^2"),
-        Wrong("the d^2/N of the plot", (lambda n, d: d * d / n,), "expected"),
+        Wrong("d^2 / N", (lambda n, d: d * d / n,), "expected"),
     ], also_right=[(lambda n, d: d * (d + 5) / (2 * (n - 1)),)]),
     Case(check_judge_fd, (lambda net, r, f: fd_from_features(embed(net, r), embed(net, f)),), [
         Wrong("conv3 features", (lambda net, r, f: fd_from_features(embed(net, r, PR_LAYER), embed(net, f, PR_LAYER)),),
